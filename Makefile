@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine:
+#   make course   set up, run every lesson (offline tier) into build/, render HTML with an index
+#   make test     set up, unit tests + nbval over every notebook (offline tier forced)
+# Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
+# on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+# The same numbers on every run: offline data, fixed threads, no GPU surprises in the tests.
+TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 PYTHONHASHSEED=0 MPLBACKEND=Agg
+
+.PHONY: install course test unit nbval lab refresh train verify clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+course: install
+	COURSE_DATA=$${COURSE_DATA:-offline} $(BIN)/python scripts/build_course.py --out build
+
+test: install unit nbval
+
+unit: install
+	$(TEST_ENV) $(BIN)/python -m pytest -q tests
+
+nbval: install
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+
+lab: install
+	$(BIN)/jupyter lab notebooks
+
+refresh: install
+	$(TEST_ENV) $(BIN)/python scripts/build_course.py --in-place
+
+train: install
+	$(BIN)/course train all
+
+verify: install
+	$(BIN)/course verify
+
+clean:
+	rm -rf build

@@ -1,0 +1,96 @@
+"""Checkpoints of the offline tier: save, verify (sha256) and load, through one manifest.
+
+``checkpoints/manifest.json`` lists every weight file with its sha256, architecture (and the
+keyword arguments that build it), data, tier, held-out accuracy, seed and the command that
+re-creates it. Loading refuses a file whose hash differs from the manifest's, so a truncated
+download or an accidental edit fails loudly instead of giving quietly different heatmaps.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import CourseDataError, checkpoint_dir
+from .models import build
+
+MANIFEST = "manifest.json"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path | None = None) -> dict:
+    folder = Path(folder) if folder else checkpoint_dir()
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise CourseDataError(f"no checkpoint manifest at {path}; restore the repository's "
+                              "checkpoints/ folder (git checkout -- checkpoints) or retrain with "
+                              "`course train --all`.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_manifest(manifest: dict, folder: Path | None = None) -> None:
+    folder = Path(folder) if folder else checkpoint_dir()
+    text = json.dumps(dict(sorted(manifest.items())), indent=2, sort_keys=True) + "\n"
+    (folder / MANIFEST).write_text(text, encoding="utf-8")
+
+
+def save_checkpoint(model: nn.Module, path: Path, dtype: torch.dtype = torch.float16) -> str:
+    """Save the state dict (floating tensors cast to ``dtype`` to halve the size) and return its sha256.
+
+    Saving goes through a buffer so that the bytes, and so the hash, depend only on the weights.
+    """
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+             for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(buffer.getvalue())
+    return sha256_of(path)
+
+
+def load_checkpoint(name: str, folder: Path | None = None, verify: bool = True) -> tuple[nn.Module, dict]:
+    """Build the model ``name`` from the manifest and load its verified weights (in eval mode).
+
+    Returns ``(model, entry)`` where ``entry`` is the manifest's record (accuracy, data, changes...).
+
+    Raises:
+        CourseDataError: unknown name, missing file, sha256 mismatch (corrupted or truncated
+            file) or a file that torch cannot read, each with what to do about it.
+    """
+    folder = Path(folder) if folder else checkpoint_dir()
+    manifest = read_manifest(folder)
+    if name not in manifest:
+        raise CourseDataError(f"no checkpoint named {name!r} in {folder / MANIFEST}; "
+                              f"available: {', '.join(sorted(manifest))}.")
+    entry = manifest[name]
+    path = folder / entry["file"]
+    fix = (f"Restore it with `git checkout -- {Path('checkpoints') / entry['file']}` or "
+           f"re-create it with `{entry['command']}`.")
+    if not path.is_file():
+        raise CourseDataError(f"checkpoint file {path} is missing. {fix}")
+    if verify:
+        actual = sha256_of(path)
+        if actual != entry["sha256"]:
+            raise CourseDataError(
+                f"checkpoint {path} is corrupted or truncated: its sha256 is {actual[:12]}... but the "
+                f"manifest says {entry['sha256'][:12]}... ({path.stat().st_size} bytes, expected "
+                f"{entry.get('bytes', '?')}). {fix}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CourseDataError(f"checkpoint {path} cannot be read ({exc}). {fix}") from exc
+    model = build(entry["architecture"], **entry.get("arch_kwargs", {}))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    model.load_state_dict(state)
+    return model.eval(), entry

@@ -1,0 +1,874 @@
+"""Explanation methods, one function per method, as the lessons define them.
+
+Conventions shared by every function here (captum's and torch-cam's habits):
+
+- Batch first: images are float tensors ``(N, C, H, W)``; maps come back as ``(N, H, W)`` or
+  ``(N, h, w)`` detached tensors on the input's device.
+- ``target`` is explicit: an ``int`` (the same class for every image) or a 1-D sequence or
+  tensor with one class per image. It is checked against the batch size and the number of
+  classes; it is never broadcast from a wrong length or truncated.
+- Nothing is resized or normalised unless the function says so: :func:`upsample_map` and
+  :func:`normalize_map` do that, separately, when you ask.
+- The model is run in eval mode (each module's own ``training`` flag is restored), its
+  parameters are frozen for the call (each ``requires_grad`` flag is restored), gradients
+  come from :func:`torch.autograd.grad` (so ``param.grad`` is never touched) and every hook
+  is removed, also when the model raises.
+
+Lessons: 02 (class prototypes), 03 (saliency), 04 (filter activation and visualization),
+05 (CAM), 06 (Grad-CAM), 07 (LIME).
+"""
+from __future__ import annotations
+
+import warnings
+from contextlib import ExitStack, contextmanager
+from numbers import Integral
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .hooks import capture, eval_mode, frozen
+from .layers import get_layer
+
+__all__ = [
+    "saliency_sum_logits", "saliency_class_score", "saliency_loss", "smoothgrad",
+    "cam", "grad_cam", "upsample_map", "normalize_map",
+    "filter_activation", "filter_visualization", "class_prototypes",
+    "lime_classifier_fn", "slic_segmenter", "explain_lime", "predict",
+]
+
+Target = int | Sequence[int] | torch.Tensor | np.ndarray
+
+
+# --------------------------------------------------------------------------- checks
+
+def _first_weight_layer(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The first Conv2d or Linear registered in the model (None when there is neither)."""
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            return name, module
+    return None
+
+
+def _check_images(model: nn.Module | None, x: Any, what: str = "x") -> None:
+    """Check a batch of images: a finite 4-D float tensor whose channels fit the model."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
+    if x.dim() != 4:
+        hint = " Add the batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
+        raise ValueError(f"{what} must be a 4-D batch (N, C, H, W), got shape {tuple(x.shape)}.{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be a floating-point tensor, got dtype {x.dtype}; "
+                        "convert it with x.float() (and scale uint8 images to [0, 1]).")
+    if x.shape[0] == 0:
+        raise ValueError(f"{what} is an empty batch (N = 0)")
+    _check_finite(x, what)
+    first = _first_weight_layer(model) if model is not None else None
+    # Only a convolution tells us the channel count for sure; a Linear first layer may sit
+    # after a flatten, a reshape or anything else, so there torch's own error is re-raised.
+    if first is not None and isinstance(first[1], nn.Conv2d) and first[1].in_channels > 0:
+        name, conv = first
+        if x.shape[1] != conv.in_channels:
+            raise ValueError(f"{type(model).__name__}'s first convolution {name!r} expects "
+                             f"{conv.in_channels} input channels, but {what} has {x.shape[1]} "
+                             f"(shape {tuple(x.shape)}).")
+
+
+def _check_finite(x: torch.Tensor, what: str) -> None:
+    finite = torch.isfinite(x).reshape(x.shape[0], -1).all(dim=1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite).flatten().tolist()
+        raise ValueError(f"{what} contains NaN or inf values (in sample(s) {bad}); "
+                         "explanations of such inputs are meaningless.")
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run the model and check that it returns logits of shape (N, K)."""
+    try:
+        out = model(x)
+    except RuntimeError as err:
+        # Re-raised (never swallowed) with the input's shape, the usual culprit.
+        raise RuntimeError(f"{type(model).__name__} failed on an input of shape "
+                           f"{tuple(x.shape)}: {err}. If the shape is the cause, check the "
+                           "channel count and image size the model was built for.") from err
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"the model must return logits of shape (N, num_classes) = "
+                         f"({x.shape[0]}, K), got {got}")
+    return out
+
+
+def _check_target(target: Target, n: int, num_classes: int, device: torch.device) -> torch.Tensor:
+    """Turn ``target`` into a LongTensor (N,), checking its length and range."""
+    valid = f"valid targets are 0..{num_classes - 1} (the model has {num_classes} classes)"
+    if isinstance(target, bool) or isinstance(target, (float, np.floating)):
+        raise TypeError(f"target must be an int or a sequence of ints, got {target!r}")
+    if isinstance(target, Integral):
+        targets = [int(target)] * n
+    else:
+        t = torch.as_tensor(target)
+        if t.dim() == 0:
+            t = t.reshape(1).expand(n)
+        if t.dim() != 1:
+            raise ValueError(f"target must be an int or 1-D (one class per image), got shape {tuple(t.shape)}")
+        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise TypeError(f"target must hold integers, got dtype {t.dtype}")
+        if len(t) != n:
+            raise ValueError(f"target has length {len(t)} but the batch has {n} images; "
+                             "give one class per image (or one int for all).")
+        targets = [int(v) for v in t.tolist()]
+    # strict=True: a length mismatch can never be silently truncated.
+    for i, (_, t_i) in enumerate(zip(range(n), targets, strict=True)):
+        if not 0 <= t_i < num_classes:
+            raise IndexError(f"target {t_i} (image {i}) is out of range: {valid}")
+    return torch.tensor(targets, dtype=torch.long, device=device)
+
+
+@contextmanager
+def _explaining(model: nn.Module, grad: bool = True) -> Iterator[None]:
+    """Eval mode + frozen parameters (+ gradients switched on even inside ``no_grad``)."""
+    with ExitStack() as stack:
+        stack.enter_context(eval_mode(model))
+        stack.enter_context(frozen(model))
+        stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
+        yield
+
+
+def _leaf(x: torch.Tensor) -> torch.Tensor:
+    """A fresh leaf that shares ``x``'s data and requires grad (``x`` itself is untouched)."""
+    return x.detach().requires_grad_(True)
+
+
+def _single_activation(cap, name: str) -> torch.Tensor:
+    calls = cap.calls[name]
+    if calls == 0:
+        raise RuntimeError(f"layer {name!r} did not run during the forward pass, so nothing "
+                           "was captured; pick a layer that the model's forward() uses.")
+    if calls > 1:
+        raise ValueError(f"layer {name!r} ran {calls} times in one forward pass (a shared "
+                         "module); its activation is ambiguous, pick a layer that runs once.")
+    act = cap.activations[name]
+    if not isinstance(act, torch.Tensor):
+        raise TypeError(f"layer {name!r} returned {type(act).__name__}, not a tensor")
+    if cap.modified_in_place(name):
+        warnings.warn(f"the output of layer {name!r} was modified in place after it was "
+                      "captured (for example by a following ReLU(inplace=True)); the values "
+                      "used are those of the modified tensor.", UserWarning, stacklevel=3)
+    return act
+
+
+def _check_feature_maps(act: torch.Tensor, name: str) -> None:
+    if act.dim() != 4:
+        raise ValueError(f"layer {name!r} outputs shape {tuple(act.shape)}; this method needs "
+                         "4-D feature maps (N, K, h, w): pick a convolutional layer.")
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once the layer of interest has run."""
+
+
+@contextmanager
+def _stop_after(module: nn.Module) -> Iterator[None]:
+    def hook(mod, inputs, output):
+        raise _StopForward
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _forward_until(model: nn.Module, x: torch.Tensor) -> None:
+    """Forward pass that ends (quietly) at the hooked layer: later layers cannot change it."""
+    try:
+        model(x)
+    except _StopForward:
+        pass
+
+
+# --------------------------------------------------------------------------- saliency
+
+def saliency_sum_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Squared gradient of the *sum of all logits* with respect to the input (seed 000).
+
+    .. math:: S(x)_{ij} = \\sum_c \\Big(\\frac{\\partial \\sum_k z_k(x)}{\\partial x_{cij}}\\Big)^2
+
+    This is what lesson 03's source does with ``logits.backward(torch.ones(...))``: the
+    gradient of ``z_0 + ... + z_{K-1}``, the same map whatever the class, then squared. For
+    C > 1 channels the squared gradients are **summed over channels** (for the source's
+    one-channel MNIST images this is just the square).
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+
+    Returns:
+        Tensor (N, H, W), non-negative.
+    """
+    _check_images(model, x)
+    with _explaining(model):
+        xg = _leaf(x)
+        logits = _forward(model, xg)
+        (grad,) = torch.autograd.grad(logits, xg, grad_outputs=torch.ones_like(logits))
+    return grad.pow(2).sum(dim=1).detach()
+
+
+def saliency_class_score(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Vanilla saliency of the target class score (Simonyan et al. 2014; cs231n, seed 004).
+
+    .. math:: S(x)_{ij} = \\max_c \\Big|\\frac{\\partial z_{t}(x)}{\\partial x_{cij}}\\Big|
+
+    where ``z_t`` is the unnormalised score (logit) of the target class of that image,
+    gathered row by row. Absolute value, then maximum over the colour channels.
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+
+    Returns:
+        Tensor (N, H, W), non-negative.
+    """
+    _check_images(model, x)
+    with _explaining(model):
+        xg = _leaf(x)
+        logits = _forward(model, xg)
+        t = _check_target(target, x.shape[0], logits.shape[1], x.device)
+        # Images are independent in eval mode, so d(sum of scores)/dx_n = d(score_n)/dx_n.
+        score = logits.gather(1, t[:, None]).sum()
+        (grad,) = torch.autograd.grad(score, xg)
+    return grad.abs().amax(dim=1).detach()
+
+
+def saliency_loss(model: nn.Module, x: torch.Tensor, target: Target,
+                  normalize: bool = True) -> torch.Tensor:
+    """Saliency of the cross-entropy loss, as the food-11 homework computes it (seed 001).
+
+    .. math:: S(x) = \\operatorname{minmax}\\Big(\\Big|\\frac{\\partial L}{\\partial x}\\Big|\\Big),
+              \\quad L = \\frac{1}{N}\\sum_n \\mathrm{CE}(z(x_n), t_n)
+
+    The loss is the batch mean (``nn.CrossEntropyLoss()``'s default, as in the homework), so
+    the raw gradients carry a factor 1/N; the per-image min-max normalisation removes it
+    (and any other per-image scale). Each image's map is normalised on its own over all of
+    its channels and pixels, as the homework does; a constant map becomes zeros with a
+    warning (see :func:`normalize_map`).
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        normalize: min-max normalise each image's map to [0, 1].
+
+    Returns:
+        Tensor (N, C, H, W): one value per channel, because the homework shows the map as an
+        RGB image (``permute(1, 2, 0)``). Take ``.amax(1)`` for a single-channel map.
+    """
+    _check_images(model, x)
+    with _explaining(model):
+        xg = _leaf(x)
+        logits = _forward(model, xg)
+        t = _check_target(target, x.shape[0], logits.shape[1], x.device)
+        loss = F.cross_entropy(logits, t)  # mean over the batch, as in the homework
+        (grad,) = torch.autograd.grad(loss, xg)
+    sal = grad.abs().detach()
+    return normalize_map(sal) if normalize else sal
+
+
+def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int = 25,
+               noise_level: float = 0.15, seed: int = 0, magnitude: str = "abs") -> torch.Tensor:
+    """SmoothGrad: the class-score gradient averaged over noisy copies (Smilkov et al. 2017).
+
+    .. math:: \\hat M(x) = \\frac{1}{n}\\sum_{s=1}^{n}
+              \\frac{\\partial z_t}{\\partial x}\\big(x + \\varepsilon_s\\big),\\quad
+              \\varepsilon_s \\sim \\mathcal N(0, \\sigma^2),\\;
+              \\sigma = \\text{noise\\_level}\\cdot(\\max x - \\min x)
+
+    ``sigma`` is computed per image (the paper's "noise level" is a fraction of the input's
+    range). The *signed* gradients are averaged; only then is the magnitude taken
+    (``"abs"``: absolute value, ``"square"``: square, the paper's SmoothGrad-squared
+    variant), followed by the maximum over channels as in :func:`saliency_class_score`.
+    (captum's ``NoiseTunnel(Saliency(...))`` with ``abs=True`` takes the absolute value of
+    each sample *before* averaging: a different map.)
+
+    The noise comes from a private ``torch.Generator`` seeded with ``seed`` and drawn on the
+    CPU, so the result repeats exactly for a given seed on any device, and the global random
+    state is left alone.
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        n_samples: number of noisy copies (paper: 50; 25 is usually enough).
+        noise_level: noise standard deviation as a fraction of each image's value range.
+        seed: seed of the noise.
+        magnitude: ``"abs"`` or ``"square"``.
+
+    Returns:
+        Tensor (N, H, W), non-negative.
+    """
+    _check_images(model, x)
+    if magnitude not in ("abs", "square"):
+        raise ValueError(f"magnitude must be 'abs' or 'square', got {magnitude!r}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    if noise_level < 0:
+        raise ValueError(f"noise_level must be >= 0, got {noise_level}")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    flat = x.detach().reshape(x.shape[0], -1)
+    sigma = (noise_level * (flat.amax(1) - flat.amin(1))).reshape(-1, 1, 1, 1)
+    total = torch.zeros_like(x)
+    t = None
+    with _explaining(model):
+        for _ in range(n_samples):
+            noise = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+            xg = _leaf(x.detach() + sigma * noise)
+            logits = _forward(model, xg)
+            if t is None:
+                t = _check_target(target, x.shape[0], logits.shape[1], x.device)
+            (grad,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), xg)
+            total += grad
+    mean = total / n_samples
+    mag = mean.abs() if magnitude == "abs" else mean.pow(2)
+    return mag.amax(dim=1).detach()
+
+
+# --------------------------------------------------------------------------- CAM family
+
+def _classifier_weight(fc: nn.Module, fc_name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weight (K_classes, C) and bias of a Linear or 1x1 Conv2d classifier."""
+    if isinstance(fc, nn.Linear):
+        return fc.weight, fc.bias
+    if isinstance(fc, nn.Conv2d) and fc.kernel_size == (1, 1) and fc.groups == 1:
+        return fc.weight.flatten(1), fc.bias
+    raise TypeError(f"fc_layer {fc_name!r} is a {type(fc).__name__}; CAM needs the final "
+                    "nn.Linear (or 1x1 Conv2d) whose weight rows are the class weights.")
+
+
+def cam(model: nn.Module, x: torch.Tensor, target: Target, feature_layer: str = "layer4",
+        fc_layer: str = "fc", top_k: int | None = None, check_gap: bool = True) -> torch.Tensor:
+    """Class activation map (Zhou et al. 2016, "Learning Deep Features for Discriminative
+    Localization"; seed 000 on ResNet-18).
+
+    .. math:: M_c(i, j) = \\sum_k w^c_k\\, f_k(i, j)
+
+    where ``f_k`` are the feature maps of ``feature_layer`` and ``w^c`` is row ``c`` of the
+    final linear layer's weight. This identity explains the logits only for networks of the
+    form ``logits = fc(global_average_pool(f))`` (then ``z_c = mean_ij M_c(i, j) + b_c``);
+    the bias, constant over space, is left out as in the paper.
+
+    ``top_k`` keeps only the ``k`` channels with the **largest** weights for the class (the
+    source keeps 20; ``None`` keeps all, which is the paper's CAM). No ReLU, no resizing, no
+    normalisation: use :func:`upsample_map` and :func:`normalize_map` for those.
+
+    Args:
+        model: a GAP network (ResNet, a GAP CNN, ...).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        feature_layer: dotted name of the last convolutional block (``"layer4"``).
+        fc_layer: dotted name of the final linear layer (``"fc"``).
+        top_k: number of largest-weight channels to keep, or None for all.
+        check_gap: verify that the model's logits equal ``fc(mean over space of f)``; with
+            False the map is computed anyway (as the source does for DenseNet and SqueezeNet,
+            where a ReLU sits between the features and the pooling): it is then only an
+            approximation, not the quantity CAM's identity is about.
+
+    Returns:
+        Tensor (N, h, w) at the feature maps' resolution.
+
+    Raises:
+        ValueError: the fc's input size differs from the channel count, or the model does
+            not pool ``feature_layer`` globally before ``fc_layer`` (with ``check_gap``).
+    """
+    _check_images(model, x)
+    feat_module = get_layer(model, feature_layer)
+    fc = get_layer(model, fc_layer)
+    weight, bias = _classifier_weight(fc, fc_layer)
+    t = _check_target(target, x.shape[0], weight.shape[0], x.device)
+    with _explaining(model, grad=False), capture(model, feat_module) as cap:
+        logits = _forward(model, x)
+        feats = _single_activation(cap, cap.names[0])
+        _check_feature_maps(feats, feature_layer)
+        n_channels = feats.shape[1]
+        if weight.shape[1] != n_channels:
+            raise ValueError(f"{fc_layer!r} takes {weight.shape[1]} inputs but {feature_layer!r} "
+                             f"has {n_channels} channels; CAM needs the fc to read the globally "
+                             "pooled channels of that layer.")
+        if check_gap:
+            pooled = feats.mean(dim=(2, 3)) @ weight.T
+            if bias is not None:
+                pooled = pooled + bias
+            scale = float(logits.abs().max().clamp_min(1.0))
+            if not torch.allclose(pooled, logits, rtol=1e-3, atol=1e-4 * scale):
+                raise ValueError(f"the model's logits are not {fc_layer}(global average pool of "
+                                 f"{feature_layer!r}): CAM's identity does not hold for this "
+                                 "model (a ReLU, dropout-like layer or extra layer in between?). "
+                                 "Use grad_cam, or pass check_gap=False for the approximation.")
+        w = weight[t]  # (N, K): each image's class weights
+        if top_k is not None:
+            if not 1 <= top_k <= n_channels:
+                raise ValueError(f"top_k must be in 1..{n_channels}, got {top_k}")
+            keep = torch.zeros_like(w).scatter_(1, w.topk(top_k, dim=1).indices, 1.0)
+            w = w * keep
+        maps = torch.einsum("nk,nkhw->nhw", w, feats)
+    return maps.detach()
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, target: Target | None = None, *,
+             layer: str | nn.Module, relu: bool = True) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization"; seeds 000, 002, 003).
+
+    .. math:: \\alpha^c_k = \\frac{1}{hw}\\sum_{i,j}\\frac{\\partial z_c}{\\partial A_k(i,j)},
+              \\qquad M_c = \\mathrm{ReLU}\\Big(\\sum_k \\alpha^c_k A_k\\Big)
+
+    ``A`` is the output of ``layer``, captured by a forward hook; the gradient is taken with
+    ``torch.autograd.grad`` on that captured tensor, so the parameters' ``.grad`` stay
+    untouched. For a GAP network with ``layer`` = the pooled features this equals
+    ``ReLU(CAM) / (h w)``. No resizing, no normalisation.
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N); None: each image's top class.
+        layer: dotted name (``"features.35"``, ``"conv3"``) or module; keyword only.
+        relu: apply the final ReLU (the paper's map); False shows the signed map.
+
+    Returns:
+        Tensor (N, h, w) at the layer's resolution.
+    """
+    _check_images(model, x)
+    with _explaining(model), capture(model, layer) as cap:
+        xg = _leaf(x)  # gives the graph a path to the activation even with frozen weights
+        logits = _forward(model, xg)
+        name = cap.names[0]
+        acts = _single_activation(cap, name)
+        _check_feature_maps(acts, name)
+        if target is None:
+            t = logits.argmax(dim=1)
+        else:
+            t = _check_target(target, x.shape[0], logits.shape[1], x.device)
+        score = logits.gather(1, t[:, None]).sum()
+        (grads,) = torch.autograd.grad(score, acts, allow_unused=True)
+        if grads is None:
+            raise RuntimeError(f"the class scores do not depend on layer {name!r}")
+        alpha = grads.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
+        maps = (alpha * acts).sum(dim=1)
+    return (F.relu(maps) if relu else maps).detach()
+
+
+def upsample_map(m: torch.Tensor, size: int | tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """Resize maps (N, h, w) to ``size`` = (H, W) (``align_corners=False``).
+
+    Returns:
+        Tensor (N, H, W).
+    """
+    if not isinstance(m, torch.Tensor) or m.dim() != 3:
+        raise ValueError(f"maps must be a tensor (N, h, w), got "
+                         f"{tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
+    if isinstance(size, int):
+        size = (size, size)
+    kwargs = {"align_corners": False} if mode in ("linear", "bilinear", "bicubic", "trilinear") else {}
+    return F.interpolate(m[:, None].float() if not m.is_floating_point() else m[:, None],
+                         size=tuple(size), mode=mode, **kwargs)[:, 0]
+
+
+def normalize_map(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Min-max normalise each sample's map to [0, 1] on its own.
+
+    .. math:: \\hat m = \\frac{m - \\min m}{\\max m - \\min m}
+
+    taken over all of a sample's values (any shape ``(N, ...)``). A constant map
+    (``max - min <= eps``) has no contrast to show: it becomes zeros and a ``UserWarning``
+    names the samples concerned, instead of a silent division by (almost) zero.
+
+    Returns:
+        Tensor of the same shape, values in [0, 1].
+    """
+    if not isinstance(m, torch.Tensor) or m.dim() < 2:
+        raise ValueError("maps must be a batch-first tensor (N, ...)")
+    m = m.detach()
+    _check_finite(m, "the map")
+    flat = m.reshape(m.shape[0], -1)
+    lo, hi = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
+    span = hi - lo
+    constant = (span <= eps).flatten()
+    if bool(constant.any()):
+        idx = torch.nonzero(constant).flatten().tolist()
+        warnings.warn(f"normalize_map: the map of sample(s) {idx} is constant "
+                      f"(max - min <= {eps:g}); returning zeros for them.", UserWarning,
+                      stacklevel=2)
+    out = (flat - lo) / torch.where(span > eps, span, torch.ones_like(span))
+    out[constant] = 0.0
+    return out.reshape(m.shape)
+
+
+# --------------------------------------------------------------------------- filters
+
+def _check_filter(acts: torch.Tensor, name: str, filter_index: int) -> None:
+    _check_feature_maps(acts, name)
+    n = acts.shape[1]
+    if isinstance(filter_index, bool) or not isinstance(filter_index, Integral):
+        raise TypeError(f"filter_index must be an int, got {filter_index!r}")
+    if not 0 <= filter_index < n:
+        raise IndexError(f"filter_index {filter_index} is out of range: layer {name!r} has "
+                         f"{n} channels, valid indices are 0..{n - 1}")
+
+
+def filter_activation(model: nn.Module, x: torch.Tensor, layer: str | nn.Module,
+                      filter_index: int) -> torch.Tensor:
+    """The activation map of one channel ("filter") of a layer (seed 001, lesson 04).
+
+    .. math:: a(x) = A_k(x), \\text{ the } k\\text{-th channel of the layer's output}
+
+    recorded by a forward hook; the forward pass stops at that layer since nothing after it
+    can change the value.
+
+    Args:
+        model: the network.
+        x: images (N, C, H, W).
+        layer: dotted name (the seed uses ``"cnn.15"``) or module.
+        filter_index: channel index (the seed uses 0).
+
+    Returns:
+        Tensor (N, h, w) at the layer's resolution.
+    """
+    _check_images(model, x)
+    module = get_layer(model, layer)
+    with _explaining(model, grad=False), capture(model, module) as cap, _stop_after(module):
+        _forward_until(model, x)
+        name = cap.names[0]
+        acts = _single_activation(cap, name)
+        _check_filter(acts, name, filter_index)
+        out = acts[:, filter_index].clone()
+    return out.detach()
+
+
+def filter_visualization(model: nn.Module, x_init: torch.Tensor, layer: str | nn.Module,
+                         filter_index: int, steps: int = 100,
+                         lr: float = 0.1) -> tuple[torch.Tensor, list[float]]:
+    """Find images that excite one filter most: gradient ascent on the input (seed 001).
+
+    .. math:: x^* = \\arg\\max_x \\sum_{i,j} A_k(x)(i, j)
+
+    Adam (``lr``) updates a copy of ``x_init`` for ``steps`` steps; the model's parameters are
+    frozen and never updated. The seed starts from the images themselves (its comment says
+    noise: pass ``torch.rand_like(x)`` for that). The hook is removed afterwards: a hook left
+    behind would keep running, and piling up, on every later forward pass.
+
+    Args:
+        model: the network.
+        x_init: starting images (N, C, H, W); not modified.
+        layer: dotted name or module (the seed: ``"cnn.15"``).
+        filter_index: channel to maximise (the seed: 0).
+        steps: optimisation steps (seed: 100).
+        lr: Adam learning rate (seed: 0.1).
+
+    Returns:
+        ``(images, history)``: the optimised images (N, C, H, W), unnormalised (min-max them
+        with :func:`normalize_map` to show them), and the objective (sum of the filter's
+        activation over the batch) at each step, measured before that step's update.
+    """
+    _check_images(model, x_init, "x_init")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    module = get_layer(model, layer)
+    x = x_init.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([x], lr=lr)
+    history: list[float] = []
+    with _explaining(model), capture(model, module) as cap, _stop_after(module):
+        name = cap.names[0]
+        for step in range(steps):
+            cap.calls[name] = 0
+            _forward_until(model, x)
+            acts = _single_activation(cap, name)
+            if step == 0:
+                _check_filter(acts, name, filter_index)
+            objective = acts[:, filter_index].sum()
+            history.append(float(objective.detach()))
+            # Maximise the objective = minimise its negative; only x receives a gradient.
+            (x.grad,) = torch.autograd.grad(-objective, x)
+            optimizer.step()
+        if steps == 0:
+            _forward_until(model, x)
+            _check_filter(_single_activation(cap, name), name, filter_index)
+    return x.detach(), history
+
+
+# --------------------------------------------------------------------------- prototypes
+
+def class_prototypes(model: nn.Module, mean_images: torch.Tensor, lam: float = 0.1,
+                     steps: int = 10000, lr: float = 0.01, log_every: int = 500,
+                     x_init: torch.Tensor | None = None) -> tuple[torch.Tensor, list[tuple[int, float]]]:
+    """Class prototypes by activation maximisation with a mean-image prior (seed 000, lesson 02).
+
+    .. math:: x^* = \\arg\\min_x\\; \\mathrm{CE}\\big(f(x), y\\big)
+              + \\lambda\\,\\mathrm{MSE}\\big(x, \\bar x\\big), \\qquad y = (0, 1, \\dots, K-1)
+
+    where ``x̄`` holds the mean training image of each class. As in the source: start from
+    zeros (K, ...) (or ``x_init``), freeze the model, run Adam(``lr``) on ``x`` only.
+
+    Args:
+        model: classifier whose input has the shape of one row of ``mean_images``
+            (``(K, 784)`` for the lesson's MNIST_DNN).
+        mean_images: (K, ...) mean image of each class k = 0..K-1.
+        lam: weight of the mean-image regulariser (source: 0.1); 0 switches it off.
+        steps: Adam steps (source: 10,000).
+        lr: learning rate (source: 0.01).
+        log_every: record the loss at every step ``i`` with ``i % log_every == 0``, i.e. at
+            steps 0, 500, ..., 9,500 for the defaults: exactly the losses the source prints
+            (each measured before that step's update).
+        x_init: starting point instead of zeros.
+
+    Returns:
+        ``(prototypes, log)``: the prototypes (K, ...) and a list of ``(step, loss)``.
+    """
+    if not isinstance(mean_images, torch.Tensor) or mean_images.dim() < 2:
+        raise ValueError("mean_images must be a tensor (K, ...) with one mean image per class")
+    if not mean_images.is_floating_point():
+        raise TypeError(f"mean_images must be floating point, got {mean_images.dtype}")
+    _check_finite(mean_images, "mean_images")
+    if lam < 0:
+        raise ValueError(f"lam must be >= 0, got {lam}")
+    if log_every < 1:
+        raise ValueError(f"log_every must be >= 1, got {log_every}")
+    k = mean_images.shape[0]
+    if x_init is None:
+        x = torch.zeros_like(mean_images)
+    else:
+        if not isinstance(x_init, torch.Tensor) or x_init.shape != mean_images.shape:
+            raise ValueError(f"x_init must have the shape of mean_images {tuple(mean_images.shape)}")
+        _check_finite(x_init, "x_init")
+        x = x_init.detach().clone().to(mean_images.dtype)
+    x.requires_grad_(True)
+    means = mean_images.detach()
+    y = torch.arange(k, device=mean_images.device)
+    optimizer = torch.optim.Adam([x], lr=lr)
+    log: list[tuple[int, float]] = []
+    with _explaining(model):
+        logits = _forward(model, x)
+        if logits.shape[1] < k:
+            raise ValueError(f"{k} mean images but the model has only {logits.shape[1]} classes")
+        for step in range(steps):
+            if step:
+                logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            if lam:
+                loss = loss + lam * F.mse_loss(x, means)
+            if step % log_every == 0:
+                log.append((step, loss.item()))  # the only host sync: log steps only
+            (x.grad,) = torch.autograd.grad(loss, x)
+            optimizer.step()
+    return x.detach(), log
+
+
+# --------------------------------------------------------------------------- LIME
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def lime_classifier_fn(model: nn.Module, device: torch.device | str | None = None,
+                       batch_size: int = 64,
+                       preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> Callable[[np.ndarray], np.ndarray]:
+    """The ``classifier_fn`` LIME needs: images N x H x W x C in, probabilities N x K out.
+
+    LIME fits its local linear model to *probabilities*; the source's ``predict`` returned
+    raw logits, which LIME accepts without complaint but explains the wrong quantity. This
+    one applies the softmax.
+
+    Args:
+        model: classifier returning logits.
+        device: where to run the model (default: where its parameters are).
+        batch_size: images per forward pass.
+        preprocess: optional function applied to each (B, C, H, W) float batch before the
+            model (for example ImageNet normalisation).
+
+    Returns:
+        A function ``f(images) -> probabilities``: ``images`` is a NumPy array (N, H, W, C),
+        float (used as it is) or uint8 (divided by 255, as ``ToTensor`` does); the result is
+        a float64 array (N, K) whose rows sum to 1. It runs under ``torch.no_grad`` and in
+        eval mode (flags restored after each call).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = torch.device(device) if device is not None else _model_device(model)
+    dtype = _model_dtype(model)
+
+    def classifier_fn(images: np.ndarray) -> np.ndarray:
+        arr = np.asarray(images)
+        if arr.ndim != 4:
+            raise ValueError(f"expected images N x H x W x C, got shape {arr.shape}")
+        scale = 255.0 if arr.dtype == np.uint8 else 1.0
+        batch = torch.from_numpy(np.ascontiguousarray(arr)).to(dtype) / scale
+        batch = batch.permute(0, 3, 1, 2)
+        probs = []
+        with torch.no_grad(), eval_mode(model):
+            for chunk in batch.split(batch_size):
+                chunk = chunk.to(dev)
+                if preprocess is not None:
+                    chunk = preprocess(chunk)
+                probs.append(F.softmax(_forward(model, chunk).double(), dim=1).cpu())
+        return torch.cat(probs).numpy()
+
+    return classifier_fn
+
+
+def slic_segmenter(n_segments: int = 100, compactness: float = 1, sigma: float = 1
+                   ) -> Callable[[np.ndarray], np.ndarray]:
+    """SLIC superpixels for LIME (``skimage.segmentation.slic``), as the homework uses them.
+
+    Two details of the installed scikit-image matter: ``channel_axis=-1`` replaces the removed
+    ``multichannel=True``, and ``start_label`` now defaults to 1 while LIME assumes
+    superpixels numbered 0..n-1 (it switches superpixel ``z`` off with ``segments == z``).
+    With labels starting at 1, one superpixel could never be switched off and "feature 0"
+    would cover no pixel; so labels start at 0 here and are made contiguous.
+
+    Returns:
+        ``segment(image) -> labels``: image H x W x C (or H x W), labels H x W int, 0..n-1.
+    """
+    from skimage.segmentation import slic
+
+    def segment(image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        labels = slic(image, n_segments=n_segments, compactness=compactness, sigma=sigma,
+                      start_label=0, channel_axis=-1 if image.ndim == 3 else None)
+        _, contiguous = np.unique(labels, return_inverse=True)
+        return contiguous.reshape(labels.shape)
+
+    return segment
+
+
+@contextmanager
+def _lime_progress(show: bool) -> Iterator[None]:
+    """Silence LIME's per-sample tqdm bar for the call (its API has no switch for it)."""
+    if show:
+        yield
+        return
+    from lime import lime_image
+    original = lime_image.tqdm
+    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        lime_image.tqdm = original
+
+
+def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = None,
+                 num_samples: int = 1000, random_state: int = 16, n_segments: int = 100,
+                 compactness: float = 1, sigma: float = 1, num_features: int = 11,
+                 positive_only: bool = False, hide_rest: bool = False, min_weight: float = 0.05,
+                 batch_size: int = 64, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 progress: bool = False) -> tuple[Any, tuple[np.ndarray, np.ndarray], int]:
+    """LIME on one image (Ribeiro et al. 2016, "Why Should I Trust You?"; seed 001, lesson 07).
+
+    LIME switches superpixels (SLIC) on and off, asks the model for class probabilities on
+    ``num_samples`` such perturbed copies, and fits a weighted linear model whose
+    coefficients say how much each superpixel supports the class.
+
+    ``random_state`` is given to ``LimeImageExplainer(random_state=...)``: that generator
+    draws the perturbations (and the ridge regression's state), so two calls give the same
+    explanation. The source's ``np.random.seed(16)`` and ``explain_instance(random_seed=...)``
+    do not do this (``random_seed`` seeds only the segmentation; lime issue #477).
+
+    Args:
+        model: classifier returning logits.
+        image_hwc: one image H x W x C (or H x W), float in [0, 1] or uint8 (divided by 255).
+            A one-channel image is handed to LIME as grey (LIME makes it RGB) and the model
+            receives its first channel back.
+        target: class to explain; None: the model's top class.
+        num_samples: perturbed copies (source: LIME's default 1000).
+        random_state: seed of the explainer (source: 16).
+        n_segments, compactness, sigma: SLIC settings (source: 100, 1, 1).
+        num_features, positive_only, hide_rest, min_weight: passed to
+            ``get_image_and_mask`` (source: 11, False, False, 0.05).
+        batch_size: images per forward pass.
+        preprocess: optional function on each (B, C, H, W) batch before the model.
+        progress: show LIME's tqdm progress bar.
+
+    Returns:
+        ``(explanation, (image, mask), label)``: LIME's ``ImageExplanation``, the image and
+        mask from ``get_image_and_mask`` (mask: 1 supporting, -1 opposing, 0 not shown) and
+        the class explained.
+    """
+    from lime import lime_image
+
+    image = np.asarray(image_hwc)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image_hwc must be H x W x C or H x W, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        image = image.astype(np.float64) / 255.0
+    elif np.issubdtype(image.dtype, np.floating):
+        image = image.astype(np.float64)
+    else:
+        raise TypeError(f"image_hwc must be float or uint8, got {image.dtype}")
+    if not np.isfinite(image).all():
+        raise ValueError("image_hwc contains NaN or inf values")
+    grey = image.ndim == 2
+    if grey:
+        # LIME turns a grey image into RGB; give the model its single channel back.
+        user_pre = preprocess
+
+        def preprocess(batch: torch.Tensor) -> torch.Tensor:  # noqa: F811
+            batch = batch[:, :1]
+            return user_pre(batch) if user_pre is not None else batch
+
+    classifier_fn = lime_classifier_fn(model, batch_size=batch_size, preprocess=preprocess)
+    rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
+    num_classes = classifier_fn(rgb[None]).shape[1]
+    if target is None:
+        labels, top_labels = (), 1
+    else:
+        label = int(_check_target(target, 1, num_classes, torch.device("cpu"))[0])
+        labels, top_labels = (label,), None
+    explainer = lime_image.LimeImageExplainer(random_state=random_state)
+    with _lime_progress(progress):
+        explanation = explainer.explain_instance(
+            image, classifier_fn, labels=labels, top_labels=top_labels, hide_color=None,
+            num_samples=num_samples, batch_size=batch_size,
+            segmentation_fn=slic_segmenter(n_segments, compactness, sigma),
+            random_seed=random_state)
+    if target is None:
+        label = int(explanation.top_labels[0])
+    lime_img, mask = explanation.get_image_and_mask(
+        label, positive_only=positive_only, hide_rest=hide_rest,
+        num_features=num_features, min_weight=min_weight)
+    return explanation, (lime_img, mask), label
+
+
+# --------------------------------------------------------------------------- predict
+
+def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities and top class, in eval mode and without gradients.
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: a batch-first float tensor, (N, C, H, W) for CNNs or (N, D) for MLPs.
+
+    Returns:
+        ``(probabilities (N, K), top class (N,))``.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise ValueError("x must be a batch-first tensor (N, ...)")
+    if x.dim() == 4:
+        _check_images(model, x)
+    else:
+        if not x.is_floating_point():
+            raise TypeError(f"x must be floating point, got {x.dtype}")
+        _check_finite(x, "x")
+    with _explaining(model, grad=False):
+        probs = F.softmax(_forward(model, x), dim=1)
+    return probs.detach(), probs.argmax(dim=1)

