@@ -818,15 +818,14 @@ def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = N
     if not np.isfinite(image).all():
         raise ValueError("image_hwc contains NaN or inf values")
     grey = image.ndim == 2
+    model_preprocess = preprocess
     if grey:
         # LIME turns a grey image into RGB; give the model its single channel back.
-        user_pre = preprocess
-
-        def preprocess(batch: torch.Tensor) -> torch.Tensor:  # noqa: F811
+        def model_preprocess(batch: torch.Tensor) -> torch.Tensor:
             batch = batch[:, :1]
-            return user_pre(batch) if user_pre is not None else batch
+            return preprocess(batch) if preprocess is not None else batch
 
-    classifier_fn = lime_classifier_fn(model, batch_size=batch_size, preprocess=preprocess)
+    classifier_fn = lime_classifier_fn(model, batch_size=batch_size, preprocess=model_preprocess)
     rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
     num_classes = classifier_fn(rgb[None]).shape[1]
     if target is None:

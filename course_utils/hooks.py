@@ -44,7 +44,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         # Assign the attribute rather than call .train(flag): .train() recurses into the
-        # children and would overwrite flags restored a moment earlier.
+        # children (so the result would depend on the order of restoring) and may be
+        # overridden by a module with side effects; this writes back exactly what was read.
         for module, flag in flags:
             module.training = flag
 
@@ -92,7 +93,9 @@ class Capture:
         """Whether the captured output was overwritten by an in-place op after the hook ran.
 
         ``nn.ReLU(inplace=True)`` right after a convolution does this: the tensor captured
-        as the convolution's output then holds the ReLU's output.
+        as the convolution's output then holds the ReLU's output, while the gradient a
+        tensor hook receives is still that of the value before the change (PyTorch's rule
+        for hooks on tensors modified in place). Hook the ReLU instead in that case.
         """
         act = self.activations.get(name)
         return act is not None and act._version != self._versions.get(name, act._version)

