@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
+from torchvision.models import resnet as tv_resnet
 from torchvision.models import vgg as tv_vgg
 
 from .layers import get_layer  # noqa: F401  (re-exported: models.get_layer is the documented home)
@@ -124,9 +125,42 @@ class SimpleCNN(nn.Module):
         return self.fc2(x)
 
 
-def resnet18(num_classes: int = 1000) -> nn.Module:
-    """torchvision's ResNet-18, untouched but for the number of classes."""
-    return torchvision.models.resnet18(weights=None, num_classes=num_classes)
+class _NarrowResNet(tv_resnet.ResNet):
+    """torchvision's ResNet built by its own ``_make_layer`` with a narrower first width.
+
+    Same modules, names and topology as ``torchvision.models.resnet18`` (conv1, bn1, relu,
+    maxpool, layer1..layer4 of two BasicBlocks each, avgpool, fc); only the channel counts
+    (width, 2w, 4w, 8w instead of 64, 128, 256, 512) differ.
+    """
+
+    def __init__(self, width: int, num_classes: int):
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        block = tv_resnet.BasicBlock
+        self.layer1 = self._make_layer(block, width, 2)
+        self.layer2 = self._make_layer(block, 2 * width, 2, stride=2)
+        self.layer3 = self._make_layer(block, 4 * width, 2, stride=2)
+        self.layer4 = self._make_layer(block, 8 * width, 2, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(8 * width, num_classes)
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+
+def resnet18(num_classes: int = 1000, width_divisor: int = 1) -> nn.Module:
+    """torchvision's ResNet-18; ``width_divisor`` > 1 divides every layer's channels (offline)."""
+    if width_divisor == 1:
+        return torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    return _NarrowResNet(64 // width_divisor, num_classes)
 
 
 def vgg19(num_classes: int = 1000, width_divisor: int = 1, pooled_head: bool = False) -> nn.Module:
