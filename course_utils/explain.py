@@ -653,7 +653,10 @@ def class_prototypes(model: nn.Module, mean_images: torch.Tensor, lam: float = 0
         for step in range(steps):
             if step:
                 logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            # Cross-entropy in float64: near p = 1, float32 cannot resolve 1 - p (its spacing
+            # below 1 is 6e-8), so the plateau loss and the final prototype would be rounding
+            # noise that differs between CPUs (AVX2 vs AVX-512). MPS has no float64.
+            loss = F.cross_entropy(logits if logits.device.type == "mps" else logits.double(), y)
             if lam:
                 loss = loss + lam * F.mse_loss(x, means)
             if step % log_every == 0:

@@ -364,6 +364,17 @@ def test_class_prototypes_match_the_source_loop():
     assert_untouched(model, before)
 
 
+def test_class_prototypes_cross_entropy_resolves_tiny_losses():
+    # logits (20, 0) for target 0: CE = log(1 + e^-20) = 2.1e-9, which float32's log-softmax
+    # rounds to 0 (1 + 2e-9 == 1 in float32); the helper computes it in float64.
+    model = nn.Linear(1, 2)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.copy_(torch.tensor([20.0, 0.0]))
+    _, log = ex.class_prototypes(model, torch.zeros(1, 1), lam=0, steps=1, log_every=1)
+    assert log[0][1] == pytest.approx(math.log1p(math.exp(-20)), rel=1e-6)
+
+
 # --------------------------------------------------------------------------- predict
 
 def test_predict_by_hand():

@@ -14,6 +14,7 @@ from course_utils.layers import get_layer
     (models.Classifier(width_divisor=8), (2, 3, 128, 128), 11),
     (models.vgg19(11, width_divisor=4, pooled_head=True), (1, 3, 128, 128), 11),
     (models.resnet18(11), (1, 3, 128, 128), 11),
+    (models.resnet18(11, width_divisor=4), (2, 3, 128, 128), 11),
 ])
 def test_output_shapes(model, shape, classes):
     model.eval()
@@ -59,3 +60,11 @@ def test_get_layer_by_dotted_name_and_error():
 def test_build_unknown_architecture():
     with pytest.raises(KeyError, match="unknown architecture"):
         models.build("LeNet")
+
+
+def test_narrow_resnet18_keeps_torchvision_topology():
+    full, narrow = models.resnet18(), models.resnet18(11, width_divisor=4)
+    full_names = [(n, type(m).__name__) for n, m in full.named_modules()]
+    narrow_names = [(n, type(m).__name__) for n, m in narrow.named_modules()]
+    assert full_names == narrow_names
+    assert narrow.layer4[1].conv2.out_channels == 128 and narrow.fc.in_features == 128
