@@ -163,18 +163,23 @@ def resnet18(num_classes: int = 1000, width_divisor: int = 1) -> nn.Module:
     return _NarrowResNet(64 // width_divisor, num_classes)
 
 
-def vgg19(num_classes: int = 1000, width_divisor: int = 1, pooled_head: bool = False) -> nn.Module:
+def vgg19(num_classes: int = 1000, width_divisor: int = 1, pooled_head: bool = False,
+          batch_norm: bool = False) -> nn.Module:
     """torchvision's VGG-19. ``features`` keeps its 37 modules and their indices (``features.35``
     is the last ReLU of block 5) whatever the width.
 
-    Offline changes (both recorded in the manifest): ``width_divisor`` divides every conv's
+    ``batch_norm=True`` is torchvision's ``vgg19_bn`` layout (Conv, BatchNorm, ReLU): there the last
+    ReLU of block 5 is ``features.51``. The offline checkpoint needs it: the plain VGG-19 did not
+    start learning from scratch on the scenes (its loss stayed at ln 11 for 60 steps).
+
+    Offline changes (recorded in the manifest): ``width_divisor`` divides every conv's
     channels; ``pooled_head`` replaces the 7 x 7 average pool and the 25088 -> 4096 -> 4096 head
     by a global average pool and a 256-wide head of the same shape (Linear, ReLU, Dropout twice).
     """
-    if width_divisor == 1 and not pooled_head:
+    if width_divisor == 1 and not pooled_head and not batch_norm:
         return torchvision.models.vgg19(weights=None, num_classes=num_classes)
     cfg = [v if v == "M" else v // width_divisor for v in tv_vgg.cfgs["E"]]
-    model = tv_vgg.VGG(tv_vgg.make_layers(cfg, batch_norm=False), num_classes=num_classes)
+    model = tv_vgg.VGG(tv_vgg.make_layers(cfg, batch_norm=batch_norm), num_classes=num_classes)
     if pooled_head:
         channels, hidden = cfg[-2], 256
         model.avgpool = nn.AdaptiveAvgPool2d((1, 1))
