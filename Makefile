@@ -8,8 +8,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# Keep freed activation buffers inside the process instead of handing them back to the OS after
+# every batch (glibc's defaults do, and re-faulting them made CPU forward passes about 2x slower).
+# Only speed changes, never a number.
+FAST_MALLOC = MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 # The same numbers on every run: offline data, fixed threads, no GPU surprises in the tests.
-TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 PYTHONHASHSEED=0 MPLBACKEND=Agg
+TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 PYTHONHASHSEED=0 MPLBACKEND=Agg $(FAST_MALLOC)
 
 .PHONY: install course test unit nbval lab refresh train verify clean
 
@@ -24,7 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 course: install
-	COURSE_DATA=$${COURSE_DATA:-offline} $(BIN)/python scripts/build_course.py --out build
+	COURSE_DATA=$${COURSE_DATA:-offline} $(FAST_MALLOC) $(BIN)/python scripts/build_course.py --out build
 
 test: install unit nbval
 
@@ -36,13 +40,13 @@ nbval: install
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
 lab: install
-	$(BIN)/jupyter lab notebooks
+	$(FAST_MALLOC) $(BIN)/jupyter lab notebooks
 
 refresh: install
 	$(TEST_ENV) $(BIN)/python scripts/build_course.py --in-place
 
 train: install
-	$(BIN)/course train all
+	$(FAST_MALLOC) $(BIN)/course train all
 
 verify: install
 	$(BIN)/course verify

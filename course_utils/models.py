@@ -187,10 +187,9 @@ def vgg19(num_classes: int = 1000, width_divisor: int = 1, pooled_head: bool = F
             nn.Linear(channels, hidden), nn.ReLU(True), nn.Dropout(0.5),
             nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(0.5),
             nn.Linear(hidden, num_classes))
-        for m in model.classifier:
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        # PyTorch's default Linear initialisation, not VGG's N(0, 0.01): with 64 inputs and
+        # 256 hidden units that tiny scale starved the convolutions of gradient (the loss fell
+        # from 2.31 to only 2.10 in four epochs).
     return model
 
 

@@ -57,8 +57,8 @@ RECIPES: dict[str, Recipe] = {
                        changes="torchvision's ResNet-18 topology (same module names, two BasicBlocks per stage) with every width divided by 4 (16, 32, 64, 128 channels) and an 11-class fc; trained from scratch on 128x128 scenes (layer4 maps are 4x4)",
                        data_note=SCENES128 + ": stand-in for ImageNet photos"),
     "vgg19": Recipe("vgg19", {"num_classes": 11, "width_divisor": 8, "pooled_head": True, "batch_norm": True},
-                    "food11", epochs=2, lr=2e-3, batch_size=32,
-                    changes="VGG-19 with batch normalisation (torchvision's vgg19_bn layout: the plain VGG-19 did not start learning from scratch here), conv widths divided by 8 (8, 16, 32, 64, 64), global average pool and a 256-wide head instead of the 7x7 pool and 4096-wide head; the source's layer (last ReLU of block 5, features.35 in vgg19) is features.51 here, 8x8 maps at 128x128",
+                    "food11", epochs=8, lr=3e-3, batch_size=32,
+                    changes="VGG-19 with batch normalisation (torchvision's vgg19_bn layout: the plain VGG-19 did not start learning from scratch here), conv widths divided by 8 (8, 16, 32, 64, 64), global average pool and a 256-wide head (PyTorch's default initialisation) instead of the 7x7 pool and 4096-wide head; the source's layer (last ReLU of block 5, features.35 in vgg19) is features.51 here, 8x8 maps at 128x128",
                     data_note=SCENES128 + ": stand-in for ImageNet photos"),
 }
 

@@ -71,11 +71,9 @@ def test_committed_checkpoints_match_manifest_and_budget():
     if not (folder / checkpoints.MANIFEST).exists():
         pytest.fail("checkpoints/manifest.json is missing from the repository")
     manifest = checkpoints.read_manifest(folder)
-    # Committed so far: the checkpoints that lessons 01-04 and 07 load. simple_cnn, resnet18 and
-    # vgg19 have recipes (course_utils/train.py) but were not trained yet: see the foundation
-    # issue's note. Every recipe's checkpoint, once committed, must pass the same checks.
+    # Every recipe has its committed checkpoint, and nothing else is listed.
     from course_utils.train import RECIPES
-    assert {"mnist_dnn", "mnist_cnn", "food11_classifier"} <= set(manifest) <= set(RECIPES)
+    assert set(manifest) == set(RECIPES)
     for name, entry in manifest.items():
         assert sha256_of(folder / entry["file"]) == entry["sha256"], name
         for key in ("data", "tier", "test_accuracy", "seed", "command", "architecture"):
@@ -89,5 +87,5 @@ def test_committed_checkpoints_match_manifest_and_budget():
     # digits. Recorded as open in the issue; this floor guards against regressions from there.
     assert manifest["mnist_cnn"]["test_accuracy"] >= 0.965
     assert manifest["mnist_dnn"]["test_accuracy"] >= 0.88
-    for name in {"simple_cnn", "food11_classifier", "resnet18", "vgg19"} & set(manifest):
+    for name in ("simple_cnn", "food11_classifier", "resnet18", "vgg19"):
         assert manifest[name]["test_accuracy"] >= 0.90, name
