@@ -2,7 +2,8 @@
 #   make course   set up, run every lesson (offline tier) into build/, render HTML with an index
 #   make test     set up, unit tests + nbval over every notebook (offline tier forced)
 # Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
-# on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest).
+# on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest),
+# make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +16,7 @@ FAST_MALLOC = MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=429496729
 # The same numbers on every run: offline data, fixed threads, no GPU surprises in the tests.
 TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 PYTHONHASHSEED=0 MPLBACKEND=Agg $(FAST_MALLOC)
 
-.PHONY: install course test unit nbval lab refresh train verify clean
+.PHONY: install course test unit nbval lab refresh train verify bench clean
 
 install: $(STAMP)
 
@@ -50,6 +51,9 @@ train: install
 
 verify: install
 	$(BIN)/course verify
+
+bench: install
+	$(TEST_ENV) $(BIN)/course bench --out benchmarks/RESULTS.md
 
 clean:
 	rm -rf build

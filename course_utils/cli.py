@@ -1,4 +1,5 @@
-"""The ``course`` command: ``course train NAME``, ``course verify``, ``course info``."""
+"""The ``course`` command: ``course train NAME``, ``course verify``, ``course info``,
+``course bench``."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,12 @@ def _info(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from . import bench
+
+    return bench.bench(quick=args.quick, out=args.out, threads=args.threads)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +73,15 @@ def main(argv=None) -> int:
     verify.set_defaults(func=_verify)
     info = sub.add_parser("info", help="print the tier, folders and device in use")
     info.set_defaults(func=_info)
+    bench = sub.add_parser("bench", help="time the explanation methods against reference "
+                           "libraries and the floor; write a Markdown table")
+    bench.add_argument("--quick", action="store_true",
+                       help="tiny inputs, 100 LIME samples, 2 rounds (under a minute; for tests)")
+    bench.add_argument("--out", default="benchmarks/RESULTS.md",
+                       help="Markdown file to write (default benchmarks/RESULTS.md)")
+    bench.add_argument("--threads", type=int, default=2,
+                       help="torch threads (default 2, the course's setting; 1 on a busy machine)")
+    bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return args.func(args)
 
