@@ -15,7 +15,7 @@ Conventions shared by every function here (captum's and torch-cam's habits):
   is removed, also when the model raises.
 
 Lessons: 02 (class prototypes), 03 (saliency), 04 (filter activation and visualization),
-05 (CAM), 06 (Grad-CAM), 07 (LIME).
+05 (CAM), 06 (Grad-CAM), 07 (LIME), 08 (occlusion, as a baseline to judge the others).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ __all__ = [
     "saliency_sum_logits", "saliency_class_score", "saliency_loss", "smoothgrad",
     "cam", "grad_cam", "upsample_map", "normalize_map",
     "filter_activation", "filter_visualization", "class_prototypes",
-    "lime_classifier_fn", "slic_segmenter", "explain_lime", "predict",
+    "lime_classifier_fn", "slic_segmenter", "explain_lime", "occlusion", "predict",
 ]
 
 Target = int | Sequence[int] | torch.Tensor | np.ndarray
@@ -849,6 +849,72 @@ def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = N
         label, positive_only=positive_only, hide_rest=hide_rest,
         num_features=num_features, min_weight=min_weight)
     return explanation, (lime_img, mask), label
+
+
+# --------------------------------------------------------------------------- occlusion
+
+def occlusion(model: nn.Module, x: torch.Tensor, target: Target, window: int = 16,
+              stride: int = 16, baseline: float | torch.Tensor = 0.0,
+              batch_size: int = 256) -> torch.Tensor:
+    """Sliding-window occlusion (Zeiler & Fergus 2014): how much the class score drops when a
+    square patch of the image is replaced by ``baseline``.
+
+    .. math:: d_p = z_t(x) - z_t\\big(x \\odot (1 - m_p) + b\\, m_p\\big), \\qquad
+              M(i, j) = \\frac{\\sum_{p \\ni (i, j)} d_p}{\\#\\{p \\ni (i, j)\\}}
+
+    ``m_p`` is the ``window`` x ``window`` patch at position ``p`` (top-left corners every
+    ``stride`` pixels, all channels); ``z_t`` is the target class's logit. Each pixel gets the
+    mean drop of the patches that cover it (captum's ``Occlusion`` convention), so the map is
+    already at the input's size; with ``stride == window`` it is the grid of drops blown up by
+    nearest-neighbour. Pixels that no patch covers (when the size is not a multiple of the
+    stride) get 0. Positive: hiding the patch lowers the score; negative: it raises it.
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        window: side of the square patch, in pixels.
+        stride: step between patch positions, in pixels.
+        baseline: value put in the patch: a number or a tensor broadcastable to one image
+            (C, H, W) (e.g. a blurred copy).
+        batch_size: occluded images per forward pass.
+
+    Returns:
+        Tensor (N, H, W), in logit units.
+    """
+    _check_images(model, x)
+    for name, v in (("window", window), ("stride", stride), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    n, c, height, width = x.shape
+    if window > min(height, width):
+        raise ValueError(f"window {window} is larger than the image ({height} x {width})")
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    base = base.expand(c, height, width) if base.dim() <= 3 else None
+    if base is None:
+        raise ValueError("baseline must be a number or broadcastable to one image (C, H, W)")
+    _check_finite(base.reshape(1, -1), "baseline")
+    tops = range(0, height - window + 1, stride)
+    lefts = range(0, width - window + 1, stride)
+    patches = torch.zeros(len(tops) * len(lefts), height, width, dtype=x.dtype, device=x.device)
+    for k, (i, j) in enumerate((i, j) for i in tops for j in lefts):
+        patches[k, i:i + window, j:j + window] = 1.0
+    coverage = patches.sum(0)
+    out = torch.zeros(n, height, width, dtype=x.dtype, device=x.device)
+    with _explaining(model, grad=False):
+        logits = _forward(model, x)
+        t = _check_target(target, n, logits.shape[1], x.device)
+        score = logits.gather(1, t[:, None])[:, 0]
+        for img in range(n):
+            drops = []
+            for chunk in patches.split(batch_size):
+                m = chunk[:, None]                                  # (P, 1, H, W)
+                occluded = x[img] * (1 - m) + base * m
+                z = _forward(model, occluded)[:, t[img]]
+                drops.append(score[img] - z)
+            drops = torch.cat(drops)                                # (P,)
+            out[img] = torch.einsum("p,phw->hw", drops, patches)
+    return (out / coverage.clamp_min(1)).detach()
 
 
 # --------------------------------------------------------------------------- predict

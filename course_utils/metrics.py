@@ -7,16 +7,23 @@ Conventions: ``maps`` are float tensors (N, h, w) (any resolution; they are resi
 masks' size, bilinearly, when it differs); ``masks`` are bool tensors (N, H, W) at the image's
 size. Always report :func:`mask_share_baseline` beside a score: a map that ignores the image
 already scores the object's share of the pixels.
+
+:func:`deletion_insertion` needs no mask: it asks the model itself whether the pixels a map
+ranks first are the ones its prediction depends on (lesson 08).
 """
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from .explain import upsample_map
+from .explain import _check_images, _check_target, _explaining, _forward, upsample_map
 
-__all__ = ["pointing_game", "mask_energy", "mask_share_baseline"]
+__all__ = ["pointing_game", "mask_energy", "mask_share_baseline", "deletion_insertion",
+           "DeletionInsertion"]
 
 
 def _check_masks(masks: torch.Tensor) -> None:
@@ -107,3 +114,102 @@ def mask_share_baseline(masks: torch.Tensor) -> torch.Tensor:
     """
     _check_masks(masks)
     return masks.flatten(1).float().mean(1)
+
+
+class DeletionInsertion(NamedTuple):
+    """What :func:`deletion_insertion` returns (all on the CPU, float64 for the areas)."""
+    fractions: torch.Tensor   # (steps + 1,): share of the pixels removed / inserted, 0 .. 1
+    deletion: torch.Tensor    # (N, steps + 1): target probability as pixels are removed
+    insertion: torch.Tensor   # (N, steps + 1): target probability as pixels are inserted
+    deletion_auc: torch.Tensor   # (N,): trapezoid area under the deletion curve (lower: better)
+    insertion_auc: torch.Tensor  # (N,): trapezoid area under the insertion curve (higher: better)
+
+
+def _trapezoid(curves: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
+    dx = fractions[1:] - fractions[:-1]
+    return ((curves[:, 1:] + curves[:, :-1]) / 2 * dx).sum(1)
+
+
+def deletion_insertion(model: nn.Module, x: torch.Tensor, target, maps: torch.Tensor,
+                       steps: int = 16, baseline: float | torch.Tensor = 0.0) -> DeletionInsertion:
+    """Deletion and insertion curves (Samek et al. 2017's region perturbation; Petsiuk et al.
+    2018, RISE): does the model's confidence follow the map's ranking of the pixels?
+
+    The pixels of each image are sorted by decreasing map value (ties: row-major order, a
+    stable sort). Step ``k`` = 0..``steps`` takes the first ``round(k HW / steps)`` of them:
+
+    - **deletion**: those pixels (all channels) are set to ``baseline`` in ``x``;
+    - **insertion**: they are copied from ``x`` into the all-``baseline`` image;
+
+    and the target class's softmax probability is recorded. The areas under both curves over
+    the share of pixels (0..1) come from the trapezoid rule:
+
+    .. math:: \\mathrm{AUC} = \\sum_{k=0}^{s-1} \\frac{p_k + p_{k+1}}{2}\\,(f_{k+1} - f_k)
+
+    A faithful map makes the deletion curve fall early (small area) and the insertion curve
+    rise early (large area).
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        maps: (N, h, w) float; resized bilinearly to (H, W) when it differs. Only the order
+            of the values matters (any monotone rescaling gives the same curves).
+        steps: number of equal chunks of pixels.
+        baseline: the value of a removed pixel: a number or a tensor broadcastable to one
+            image (C, H, W).
+
+    Returns:
+        :class:`DeletionInsertion` ``(fractions, deletion, insertion, deletion_auc,
+        insertion_auc)``.
+    """
+    _check_images(model, x)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    n, c, height, width = x.shape
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 3 or not maps.is_floating_point():
+        raise ValueError("maps must be a float tensor (N, h, w)")
+    if maps.shape[0] != n:
+        raise ValueError(f"{maps.shape[0]} maps but {n} images")
+    if not bool(torch.isfinite(maps).all()):
+        raise ValueError("maps contain NaN or inf")
+    hw = height * width
+    if steps > hw:
+        raise ValueError(f"steps ({steps}) cannot exceed the number of pixels ({hw})")
+    maps = maps.detach().to(x.device)
+    if maps.shape[1:] != x.shape[2:]:
+        maps = upsample_map(maps, (height, width), mode="bilinear")
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    if base.dim() > 3:
+        raise ValueError("baseline must be a number or broadcastable to one image (C, H, W)")
+    base = base.expand(c, height, width)
+    counts = [round(k * hw / steps) for k in range(steps + 1)]
+    order = torch.argsort(maps.reshape(n, hw), dim=1, descending=True, stable=True)
+    # rank[n, pixel] = position of the pixel in the order; step k takes the pixels rank < count_k
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(hw, device=x.device).expand(n, hw).contiguous())
+    deletion = torch.empty(n, steps + 1, dtype=torch.float64)
+    insertion = torch.empty(n, steps + 1, dtype=torch.float64)
+    with _explaining(model, grad=False):
+        logits = _forward(model, x)
+        t = _check_target(target, n, logits.shape[1], x.device)
+        p_full = F.softmax(logits.double(), dim=1).gather(1, t[:, None])[:, 0].cpu()
+        p_empty = F.softmax(_forward(model, base[None]).double(), dim=1)[0, t].cpu()
+        for img in range(n):
+            # Step 0 of deletion is x itself and its last step the all-baseline image (and the
+            # other way round for insertion): only the steps in between need a forward pass.
+            taken = torch.stack([(rank[img] < k).reshape(height, width) for k in counts[1:-1]]
+                                ) if steps > 1 else torch.zeros(0, height, width, dtype=torch.bool,
+                                                                device=x.device)
+            m = taken[:, None].to(x.dtype)                                 # (s-1, 1, H, W)
+            removed = x[img] * (1 - m) + base * m
+            inserted = base * (1 - m) + x[img] * m
+            between = torch.cat([removed, inserted])
+            p = (F.softmax(_forward(model, between).double(), dim=1)[:, t[img]].cpu()
+                 if len(between) else torch.empty(0, dtype=torch.float64))
+            deletion[img, 0], deletion[img, -1] = p_full[img], p_empty[img]
+            insertion[img, 0], insertion[img, -1] = p_empty[img], p_full[img]
+            deletion[img, 1:-1], insertion[img, 1:-1] = p[:steps - 1], p[steps - 1:]
+    fractions = torch.tensor(counts, dtype=torch.float64) / hw
+    return DeletionInsertion(fractions, deletion, insertion,
+                             _trapezoid(deletion, fractions), _trapezoid(insertion, fractions))
