@@ -142,17 +142,9 @@ def _course_settings(seed: int = 0, threads: int = 2) -> Iterator[None]:
         random.setstate(saved["py_rng"])
 
 
-@contextmanager
-def _lime_quiet() -> Iterator[None]:
+def _lime_quiet():
     """No tqdm bar from LIME's sample loop (for every LIME call alike; restored after)."""
-    from lime import lime_image
-
-    original = lime_image.tqdm
-    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
-    try:
-        yield
-    finally:
-        lime_image.tqdm = original
+    return ex._lime_progress(show=False)
 
 
 def _row(case: str, method: str, role: str, times: list[float], **extra) -> dict:
