@@ -1,0 +1,425 @@
+"""The lessons as nbgrader assignments: release, check, autograde, feedback, export.
+
+One nbgrader course directory (default ``grading/`` in the repository, not committed) holds one
+assignment per lesson, named after the notebook (``05_cam_resnet18``). The lesson notebooks in
+``notebooks/`` are the source: ``release`` copies them to ``source/`` and lets nbgrader generate
+the student version; nothing is edited by hand.
+
+Grading is nbgrader's ``autograde``, wrapped so that a broken or hostile submission costs only
+its own points:
+
+- every submission is graded in its **own scratch course directory** (a copy of the submission
+  and of the gradebook, in fresh temporary folders), by its own ``nbgrader autograde`` process
+  with its own kernel, under a per-cell timeout, a limit on the whole run, a memory limit and a
+  file-size limit;
+- the kernel runs in :mod:`course_utils.sandbox` where the machine allows it: the course
+  directory, the submissions folder, the scratch gradebook and the repository's notebooks/
+  tests/ .git are hidden from it;
+- scores are read back from the scratch gradebook, checked against nbgrader's own rule applied
+  to the graded notebook, and only then written into the course's gradebook (whose checksum is
+  compared before and after each run: a change is undone and reported).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import grading, sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+DEFAULT_COURSE_DIR = REPO / "grading"
+COURSE_ID = "seeing-inside-cnns"
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SANDBOX_KERNEL = "course-sandbox"
+
+
+# ----------------------------------------------------------------------------------------------
+# lessons and the course directory
+def lesson_notebooks() -> dict[str, Path]:
+    """Every lesson notebook with graded exercises, by assignment name (the notebook's stem)."""
+    found = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        if grading.graded_cells(nbformat.read(path, as_version=4)):
+            found[path.stem] = path
+    return found
+
+
+def resolve_lessons(names: list[str] | None) -> list[str]:
+    """``["05"]`` or ``["05_cam_resnet18"]`` -> assignment names; None or [] -> every lesson."""
+    lessons = lesson_notebooks()
+    if not names:
+        return list(lessons)
+    chosen = []
+    for name in names:
+        match = [a for a in lessons if a == name or a.split("_", 1)[0] == name]
+        if len(match) != 1:
+            raise ValueError(f"unknown lesson {name!r}; choose from: {', '.join(lessons)} "
+                             "(or their numbers: 01, 02, ...)")
+        chosen.append(match[0])
+    return chosen
+
+
+def _ensure_venv_on_path() -> None:
+    """nbgrader runs ``alembic`` (its database migrations) by name: the interpreter's bin folder
+    must be on PATH even when the venv is not activated (``make`` calls .venv/bin/course)."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _nbgrader_bin() -> str:
+    here = Path(sys.executable).parent / "nbgrader"
+    return str(here) if here.exists() else "nbgrader"
+
+
+def write_config(root: Path, db_path: Path, timeout: int, kernel_name: str | None = None) -> None:
+    lines = [
+        "# Written by `course grade`; edit the arguments of that command, not this file.",
+        "c = get_config()",
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}",
+        f"c.CourseDirectory.root = {str(root)!r}",
+        f"c.CourseDirectory.db_url = {('sqlite:///' + str(db_path))!r}",
+        f"c.Execute.timeout = {int(timeout)}",
+        "c.Execute.execute_retries = 0",
+        # the lessons keep their outputs in notebooks/; the release starts clean
+        "c.ClearOutput.enabled = True",
+    ]
+    if kernel_name:
+        lines.append(f"c.Execute.kernel_name = {kernel_name!r}")
+    (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+
+
+def _run_nbgrader(args: list[str], cwd: Path, env: dict | None = None, timeout: float | None = None,
+                  limits=None) -> subprocess.CompletedProcess:
+    """Run one nbgrader command in its own process group (killed whole on timeout)."""
+    _ensure_venv_on_path()
+    if env is not None:
+        env = {**env, "PATH": os.environ["PATH"]}
+    proc = subprocess.Popen([_nbgrader_bin(), *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=limits)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return subprocess.CompletedProcess(proc.args, -9, (out or "") + "\n[timed out]")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
+
+
+def release(lessons: list[str] | None = None, course_dir: Path = DEFAULT_COURSE_DIR,
+            timeout: int = 120) -> dict[str, Path]:
+    """Generate the student release of ``lessons`` into ``course_dir/release/<lesson>/``.
+
+    Raises RuntimeError when nbgrader fails or when solution or hidden-test text is found in a
+    generated notebook."""
+    course_dir = Path(course_dir).resolve()
+    course_dir.mkdir(parents=True, exist_ok=True)
+    write_config(course_dir, course_dir / "gradebook.db", timeout)
+    made = {}
+    for lesson in resolve_lessons(lessons):
+        src = lesson_notebooks()[lesson]
+        (course_dir / "source" / lesson).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, course_dir / "source" / lesson / src.name)
+        done = _run_nbgrader(["generate_assignment", lesson, "--force"], cwd=course_dir)
+        out = course_dir / "release" / lesson / src.name
+        if done.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"nbgrader generate_assignment {lesson} failed:\n{done.stdout[-3000:]}")
+        leaks = grading.find_leaks(nbformat.read(src, as_version=4), nbformat.read(out, as_version=4))
+        if leaks:
+            raise RuntimeError(f"{out} still contains solution or hidden-test text: {leaks[:5]}")
+        made[lesson] = out
+    return made
+
+
+# ----------------------------------------------------------------------------------------------
+# checks of the source and the release (fast: exercise-only notebooks)
+@dataclass
+class LessonCheck:
+    lesson: str
+    exercises: int
+    points: float
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def check(lessons: list[str] | None = None, course_dir: Path | None = None,
+          timeout: int = 120) -> list[LessonCheck]:
+    """For each lesson: nbgrader validate passes the source's exercise cells; the generated
+    release contains no solution or hidden test; in the release every non-test cell still runs
+    and every test cell fails (an untouched release scores 0)."""
+    from nbgrader.validator import Validator
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="course-grade-check-") as tmp:
+        course = Path(course_dir or Path(tmp) / "course")
+        released = release(lessons, course, timeout)
+        for lesson, rel_path in released.items():
+            start = time.time()
+            src_nb = nbformat.read(lesson_notebooks()[lesson], as_version=4)
+            rel_nb = nbformat.read(rel_path, as_version=4)
+            tests = [c for c in grading.graded_cells(src_nb) if grading.is_test(c)]
+            res = LessonCheck(lesson, len(tests), sum(float(grading.nbgrader_meta(c)["points"])
+                                                       for c in tests))
+            if len(tests) < 2:
+                res.problems.append(f"only {len(tests)} graded exercise(s); the course asks for 2+")
+            for name, nb, invert in (("source", src_nb, False), ("release", rel_nb, True)):
+                path = Path(tmp) / f"{lesson}.{name}.ipynb"
+                nbformat.write(grading.exercise_only(nb), path)
+                validator = Validator(invert=invert)
+                validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
+                found = validator.validate(str(path))
+                for key, cells in found.items():
+                    res.problems.append(f"nbgrader validate{' --invert' if invert else ''} on the "
+                                        f"{name}: {len(cells)} cell(s) {key}")
+            run = grading.run_cells(grading.exercise_only(rel_nb), rel_path.parent, timeout)
+            for cell in run.cells:
+                if cell.kind != "test" and cell.error:
+                    res.problems.append(f"release: {cell.kind} cell {cell.grade_id} fails: {cell.error}")
+                if cell.kind == "test" and cell.score:
+                    res.problems.append(f"release: untouched test {cell.grade_id} scores {cell.score}")
+            res.seconds = time.time() - start
+            results.append(res)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# autograding
+@dataclass
+class Graded:
+    student: str
+    assignment: str
+    scores: dict[str, float]  # grade_id -> points earned
+    max_scores: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(self.scores.values())
+
+    @property
+    def max_total(self) -> float:
+        return sum(self.max_scores.values())
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def _limits(memory_gib: float, file_mib: float):
+    def apply():
+        mem = int(memory_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        size = int(file_mib * 2**20)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return apply
+
+
+def _sandbox_kernelspec(folder: Path, hide: list[Path]) -> None:
+    spec = folder / "kernels" / SANDBOX_KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "course_utils.sandbox"]
+    for h in hide:
+        argv += ["--hide", str(h)]
+    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
+        # interrupts travel as a message: a signal would reach only the sandbox's launcher
+        "interrupt_mode": "message"}, indent=1))
+
+
+def _max_scores(course_dir: Path, assignment: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    _ensure_venv_on_path()
+    with Gradebook("sqlite:///" + str(course_dir / "gradebook.db")) as gb:
+        a = gb.find_assignment(assignment)
+        return {g.name: float(g.max_score) for nb in a.notebooks for g in nb.grade_cells}
+
+
+def _scores_from_notebook(path: Path, max_scores: dict[str, float]) -> dict[str, float]:
+    """nbgrader's own rule (error or stderr: 0, else full marks), applied to the graded copy."""
+    from nbgrader.utils import determine_grade
+
+    nb = nbformat.read(path, as_version=4)
+    got = {}
+    for cell in nb.cells:
+        gid = grading.nbgrader_meta(cell).get("grade_id")
+        if grading.is_test(cell) and gid in max_scores:
+            got[gid] = float(determine_grade(cell)[0] or 0)
+    return got
+
+
+def _merge_into_gradebook(course_dir: Path, scratch_db: Path, graded: Graded) -> None:
+    """Copy one submission's scores from its scratch gradebook into the course's."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook("sqlite:///" + str(scratch_db)) as gb_s:
+        sub = gb_s.find_submission(graded.assignment, graded.student)
+        timestamp = sub.timestamp
+    url = "sqlite:///" + str(course_dir / "gradebook.db")
+    with Gradebook(url) as gb:  # a regrade replaces the earlier scores
+        gb.update_or_create_student(graded.student)
+        try:
+            gb.remove_submission(graded.assignment, graded.student)
+        except MissingEntry:  # first grading of this student
+            pass
+    with Gradebook(url) as gb:
+        gb.update_or_create_submission(graded.assignment, graded.student, timestamp=timestamp)
+        for nb in gb.find_submission(graded.assignment, graded.student).notebooks:
+            for grade in nb.grades:
+                if grade.name in graded.scores:
+                    grade.auto_score = graded.scores[grade.name]
+                    grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _grade_one(course_dir: Path, student: str, assignment: str, sub_dir: Path, hide: list[Path],
+               timeout: int, memory_gib: float, file_mib: float, use_sandbox: bool) -> Graded:
+    start = time.time()
+    max_scores = _max_scores(course_dir, assignment)
+    graded = Graded(student, assignment, dict.fromkeys(max_scores, 0.0), max_scores)
+    expected = sorted(p.name for p in (course_dir / "release" / assignment).glob("*.ipynb"))
+    present = sorted(p.name for p in sub_dir.glob("*.ipynb"))
+    if not set(expected) & set(present):
+        graded.notes.append(f"no notebook named {', '.join(expected)} in the submission: 0 points")
+        return graded
+    master_db = course_dir / "gradebook.db"
+    before = _sha256(master_db)
+    backup = master_db.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as work, \
+            tempfile.TemporaryDirectory(prefix="course-gradebook-") as db_dir:
+        scratch, db_dir = Path(work) / "course", Path(db_dir)
+        scratch_db = db_dir / "gradebook.db"
+        shutil.copy2(master_db, scratch_db)
+        shutil.copytree(sub_dir, scratch / "submitted" / student / assignment,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        env = dict(os.environ)
+        if use_sandbox:
+            _sandbox_kernelspec(Path(work) / "jupyter", hide + [db_dir])
+            env["JUPYTER_PATH"] = os.pathsep.join([str(Path(work) / "jupyter"),
+                                                   env.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)
+        write_config(scratch, scratch_db, timeout, SANDBOX_KERNEL if use_sandbox else None)
+        n_cells = sum(c.cell_type == "code" for c in nbformat.read(
+            course_dir / "release" / assignment / expected[0], as_version=4).cells)
+        done = _run_nbgrader(["autograde", assignment, "--student", student, "--create", "--force"],
+                             cwd=scratch, env=env, timeout=timeout * (n_cells + 4),
+                             limits=_limits(memory_gib, file_mib))
+        if _sha256(master_db) != before:
+            master_db.write_bytes(backup)
+            graded.notes.append("the course gradebook changed while this submission ran: "
+                                "change undone, submission flagged for review")
+        out_dir = scratch / "autograded" / student / assignment
+        graded_nbs = [out_dir / name for name in expected if (out_dir / name).is_file()]
+        if done.returncode != 0 or not graded_nbs:
+            tail = done.stdout.strip().splitlines()[-3:]
+            graded.notes.append(f"nbgrader autograde did not finish (exit {done.returncode}): "
+                                f"{' | '.join(tail)}; 0 points, review by hand")
+            graded.seconds = time.time() - start
+            return graded
+        from_nb = {}
+        for path in graded_nbs:
+            from_nb.update(_scores_from_notebook(path, max_scores))
+        from nbgrader.api import Gradebook
+        with Gradebook("sqlite:///" + str(scratch_db)) as gb_s:
+            sub = gb_s.find_submission(assignment, student)
+            from_db = {g.name: float(g.auto_score or 0) for nb in sub.notebooks for g in nb.grades
+                       if g.name in max_scores}
+        for gid, points in from_nb.items():
+            points = min(max(points, 0.0), max_scores[gid])
+            if abs(from_db.get(gid, -1) - points) > 1e-9:
+                graded.notes.append(f"{gid}: the scratch gradebook says {from_db.get(gid)}, the "
+                                    f"graded notebook {points}; kept {points}")
+            graded.scores[gid] = points
+        _merge_into_gradebook(course_dir, scratch_db, graded)
+        target = course_dir / "autograded" / student / assignment
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(out_dir, target, ignore=shutil.ignore_patterns("*.bin", "*.npy", "*.pt"))
+        used = sum(p.stat().st_size for p in Path(work).rglob("*") if p.is_file())
+        if used > file_mib * 2**20:
+            graded.notes.append(f"wrote {used / 2**20:.0f} MiB into its working folder (deleted)")
+    graded.seconds = time.time() - start
+    return graded
+
+
+def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
+              lessons: list[str] | None = None, timeout: int = 120, memory_gib: float = 6.0,
+              file_mib: float = 256.0, csv_path: Path | None = None, feedback: bool = True,
+              use_sandbox: bool | None = None, log=print) -> list[Graded]:
+    """Grade ``submissions/<student>/<lesson>/<lesson>.ipynb`` (nbgrader's ``submitted``
+    layout) against the release in ``course_dir``; write the course's gradebook, feedback
+    (``course_dir/feedback``) and a grades CSV (nbgrader's export)."""
+    submissions, course_dir = Path(submissions).resolve(), Path(course_dir).resolve()
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"no submissions folder at {submissions}; expected "
+                                "<folder>/<student id>/<lesson>/<lesson>.ipynb")
+    if not (course_dir / "gradebook.db").is_file():
+        raise FileNotFoundError(f"no gradebook in {course_dir}: run `course grade release` first")
+    wanted = resolve_lessons(lessons)
+    if use_sandbox is None:
+        use_sandbox = sandbox.available()
+    if not use_sandbox:
+        log("WARNING: no grading sandbox on this machine (unprivileged user namespaces are off): "
+            "submissions run as you and could read the course directory. See the README.")
+    hide = [course_dir, submissions] + [REPO / d for d in ("notebooks", "tests", ".git", "build")]
+    results = []
+    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        student = student_dir.name
+        if not STUDENT_ID.match(student):
+            log(f"skipped folder {student_dir.name!r}: a student id is letters, digits, . _ -")
+            continue
+        for lesson in wanted:
+            sub_dir = student_dir / lesson
+            if not sub_dir.is_dir():
+                continue
+            if not (course_dir / "release" / lesson).is_dir():
+                raise FileNotFoundError(f"{lesson} has no release in {course_dir}: run "
+                                        f"`course grade release {lesson}` first")
+            graded = _grade_one(course_dir, student, lesson, sub_dir, hide, timeout,
+                                memory_gib, file_mib, use_sandbox)
+            log(f"{student:20s} {lesson:28s} {graded.total:5.1f} / {graded.max_total:4.1f}"
+                f"   ({graded.seconds:.0f} s){'  ' + '; '.join(graded.notes) if graded.notes else ''}")
+            results.append(graded)
+    if not results:
+        log(f"no submissions found under {submissions} for {', '.join(wanted)}")
+        return results
+    if feedback:
+        for lesson in sorted({g.assignment for g in results}):
+            done = _run_nbgrader(["generate_feedback", lesson, "--force"], cwd=course_dir)
+            if done.returncode != 0:
+                log(f"nbgrader generate_feedback {lesson} failed:\n{done.stdout[-2000:]}")
+    if csv_path is not None:
+        csv_path = Path(csv_path).resolve()
+        done = _run_nbgrader(["export", f"--to={csv_path}"], cwd=course_dir)
+        if done.returncode != 0:
+            raise RuntimeError(f"nbgrader export failed:\n{done.stdout[-2000:]}")
+        _write_details(results, csv_path.with_name(csv_path.stem + "_by_exercise.csv"))
+    return results
+
+
+def _write_details(results: list[Graded], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["student_id", "assignment", "exercise", "score", "max_score", "notes"])
+        for g in results:
+            for gid, max_score in g.max_scores.items():
+                out.writerow([g.student, g.assignment, gid, g.scores.get(gid, 0.0), max_score,
+                              "; ".join(g.notes)])
