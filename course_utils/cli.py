@@ -1,10 +1,14 @@
 """The ``course`` command: ``course train NAME``, ``course verify``, ``course info``,
-``course bench``."""
+``course bench``, ``course grade {release,check,autograde,selftest}``."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
+# The default nbgrader course directory (kept here so `course --help` does not import nbgrader).
+DEFAULT_COURSE_DIR = Path(__file__).resolve().parents[1] / "grading"
 
 
 def _train(args) -> int:
@@ -60,6 +64,41 @@ def _bench(args) -> int:
     return bench.bench(quick=args.quick, out=args.out, threads=args.threads)
 
 
+def _grade(args) -> int:
+    from pathlib import Path
+
+    from . import grader
+
+    try:
+        if args.action == "release":
+            for lesson, path in grader.release(args.lessons, Path(args.course_dir)).items():
+                print(f"{lesson}: {path}")
+            return 0
+        if args.action == "check":
+            results = grader.check(args.lessons, timeout=args.timeout)
+            for r in results:
+                print(f"{r.lesson:28s} {r.exercises} exercises, {r.points:4.1f} points, "
+                      f"{r.seconds:4.1f} s  " + ("ok" if not r.problems else "PROBLEMS"))
+                for problem in r.problems:
+                    print(f"    {problem}")
+            return 1 if any(r.problems for r in results) else 0
+        if args.action == "autograde":
+            if not args.submissions:
+                print("give the submissions folder: course grade autograde FOLDER", file=sys.stderr)
+                return 2
+            grader.autograde(Path(args.submissions), Path(args.course_dir), args.lessons,
+                             timeout=args.timeout, memory_gib=args.memory_gib,
+                             file_mib=args.file_mib, csv_path=Path(args.csv),
+                             use_sandbox=False if args.no_sandbox else None)
+            print(f"grades: {args.csv} (and {Path(args.csv).stem}_by_exercise.csv); feedback: "
+                  f"{Path(args.course_dir) / 'feedback'}")
+            return 0
+        return grader.selftest(timeout=args.timeout)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"course grade {args.action}: {err}", file=sys.stderr)
+        return 2
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,7 +121,29 @@ def main(argv=None) -> int:
     bench.add_argument("--threads", type=int, default=2,
                        help="torch threads (default 2, the course's setting; 1 on a busy machine)")
     bench.set_defaults(func=_bench)
+    grade = sub.add_parser("grade", help="the lessons as nbgrader assignments (instructors)",
+                           description="release: generate the student versions; check: the "
+                           "source passes its tests and the release leaks nothing and fails them; "
+                           "autograde: grade a folder of submissions into a CSV and feedback; "
+                           "selftest: grade the sample submissions in tests/grading/samples")
+    grade.add_argument("action", choices=["release", "check", "autograde", "selftest"])
+    grade.add_argument("submissions", nargs="?",
+                       help="autograde: folder of <student>/<lesson>/<lesson>.ipynb")
+    grade.add_argument("--lessons", nargs="*", default=None,
+                       help="lessons by name or number (default: all with exercises)")
+    grade.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR),
+                       help="nbgrader course directory (default: grading/ in the repository)")
+    grade.add_argument("--timeout", type=int, default=None,
+                       help="seconds per cell (default 120; selftest 30)")
+    grade.add_argument("--memory-gib", type=float, default=6.0, help="memory limit per submission")
+    grade.add_argument("--file-mib", type=float, default=256.0, help="largest file a submission may write")
+    grade.add_argument("--csv", default="grades.csv", help="autograde: the grades file to write")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="autograde without the namespace sandbox even where it is available")
+    grade.set_defaults(func=_grade)
     args = parser.parse_args(argv)
+    if args.command == "grade" and args.timeout is None:
+        args.timeout = 30 if args.action == "selftest" else 120
     return args.func(args)
 
 

@@ -232,12 +232,14 @@ def _limits(memory_gib: float, file_mib: float):
     return apply
 
 
-def _sandbox_kernelspec(folder: Path, hide: list[Path]) -> None:
+def _sandbox_kernelspec(folder: Path, hide: list[Path], keep: list[Path]) -> None:
     spec = folder / "kernels" / SANDBOX_KERNEL
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "course_utils.sandbox"]
     for h in hide:
         argv += ["--hide", str(h)]
+    for k in keep:
+        argv += ["--keep", str(k)]
     argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps({
         "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
@@ -313,7 +315,8 @@ def _grade_one(course_dir: Path, student: str, assignment: str, sub_dir: Path, h
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         env = dict(os.environ)
         if use_sandbox:
-            _sandbox_kernelspec(Path(work) / "jupyter", hide + [db_dir])
+            # the kernel sees its own working copy, nothing else of /tmp, no course files
+            _sandbox_kernelspec(Path(work) / "jupyter", hide + [db_dir], [Path(work)])
             env["JUPYTER_PATH"] = os.pathsep.join([str(Path(work) / "jupyter"),
                                                    env.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)
         write_config(scratch, scratch_db, timeout, SANDBOX_KERNEL if use_sandbox else None)
@@ -379,7 +382,8 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
     if not use_sandbox:
         log("WARNING: no grading sandbox on this machine (unprivileged user namespaces are off): "
             "submissions run as you and could read the course directory. See the README.")
-    hide = [course_dir, submissions] + [REPO / d for d in ("notebooks", "tests", ".git", "build")]
+    hide = [course_dir, submissions, Path(tempfile.gettempdir())] + \
+        [REPO / d for d in ("notebooks", "tests", ".git", "build", "grading")]
     results = []
     for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
         student = student_dir.name
@@ -423,3 +427,123 @@ def _write_details(results: list[Graded], path: Path) -> None:
             for gid, max_score in g.max_scores.items():
                 out.writerow([g.student, g.assignment, gid, g.scores.get(gid, 0.0), max_score,
                               "; ".join(g.notes)])
+
+
+# ----------------------------------------------------------------------------------------------
+# self-test: grade the sample submissions in tests/grading/samples and compare with their scores
+SAMPLES = REPO / "tests" / "grading" / "samples"
+
+
+@dataclass
+class Sample:
+    """One sample submission: a release with some cells replaced (see tests/grading/samples)."""
+    name: str
+    lesson: str
+    build: str  # "release": start from the student release; "solutions": fill in the source's
+    expected: dict[str, float]
+    cells: dict[str, str]  # grade_id -> the source the "student" put in that cell
+    sandboxed_output: str | None = None  # must appear in its outputs when the sandbox is on
+
+
+def read_sample(path: Path) -> Sample:
+    """Parse a sample: ``# key: value`` header lines, then ``# %% <grade_id>`` sections."""
+    header, cells, current = {}, {}, None
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("# %% "):
+            current = line[5:].strip()
+            cells[current] = []
+        elif current is not None:
+            cells[current].append(line)
+        else:
+            m = re.match(r"#\s*([a-z-]+):\s*(.*)$", line)
+            if m:
+                header[m.group(1)] = m.group(2).strip()
+    try:
+        expected = {k: float(v) for k, v in (kv.split("=") for kv in header["expected"].split())}
+        lesson = header["lesson"]
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"{path}: needs '# lesson: NAME' and '# expected: grade_id=points ...' "
+                         f"header lines ({err})") from None
+    return Sample(Path(path).stem, lesson, header.get("build", "release"), expected,
+                  {k: "\n".join(v).strip() + "\n" for k, v in cells.items()},
+                  header.get("sandboxed-output"))
+
+
+def build_submission(sample: Sample, release_nb, source_nb):
+    """The notebook a student would hand in for ``sample``."""
+    nb = nbformat.from_dict(release_nb)
+    by_id = {grading.nbgrader_meta(c).get("grade_id"): c for c in nb.cells}
+    if sample.build == "solutions":
+        for cell in grading.graded_cells(source_nb):
+            if grading.is_solution(cell):
+                by_id[grading.nbgrader_meta(cell)["grade_id"]].source = "\n".join(
+                    ln for ln in cell.source.splitlines()
+                    if ln.strip() not in (grading.SOLUTION_BEGIN, grading.SOLUTION_END))
+    elif sample.build != "release":
+        raise ValueError(f"sample {sample.name}: build must be 'release' or 'solutions'")
+    for gid, source in sample.cells.items():
+        if gid not in by_id:
+            raise ValueError(f"sample {sample.name}: no cell with grade_id {gid!r} in "
+                             f"{sample.lesson}; choose from {sorted(k for k in by_id if k)}")
+        by_id[gid].source = source
+    return nb
+
+
+def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print) -> int:
+    """Release, grade every sample submission as a class would be graded, and compare each
+    exercise's score with the sample's expected one. Returns 0 when all match."""
+    samples = [read_sample(p) for p in sorted(Path(samples_dir).glob("*.py"))]
+    if not samples:
+        raise FileNotFoundError(f"no sample submissions (*.py) in {samples_dir}")
+    use_sandbox = sandbox.available()
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="course-grade-selftest-") as tmp:
+        course, subs = Path(tmp) / "course", Path(tmp) / "submitted"
+        released = release(sorted({s.lesson for s in samples}), course)
+        for s in samples:
+            rel = nbformat.read(released[s.lesson], as_version=4)
+            src = nbformat.read(lesson_notebooks()[s.lesson], as_version=4)
+            target = subs / s.name / s.lesson / released[s.lesson].name
+            target.parent.mkdir(parents=True)
+            nbformat.write(build_submission(s, rel, src), target)
+        log(f"grading {len(samples)} sample submissions ({'sandboxed kernels' if use_sandbox else 'NO sandbox'}, "
+            f"{timeout} s per cell)")
+        results = autograde(subs, course, timeout=timeout, csv_path=Path(tmp) / "grades.csv",
+                            use_sandbox=use_sandbox, log=log)
+        got = {(g.student, g.assignment): g for g in results}
+        with open(Path(tmp) / "grades.csv") as fh:
+            exported = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}
+        log("")
+        log(f"{'sample':12s} {'exercise':32s} {'expected':>8s} {'graded':>7s}")
+        for s in samples:
+            g = got.get((s.name, s.lesson))
+            if g is None:
+                failures.append(f"{s.name}: not graded")
+                continue
+            for gid, want in s.expected.items():
+                have = g.scores.get(gid)
+                mark = "" if have == want else "   <-- MISMATCH"
+                log(f"{s.name:12s} {gid:32s} {want:8.1f} {have if have is not None else float('nan'):7.1f}{mark}")
+                if have != want:
+                    failures.append(f"{s.name} {gid}: expected {want}, graded {have}")
+            if abs(exported.get((s.name, s.lesson), -1) - sum(s.expected.values())) > 1e-9:
+                failures.append(f"{s.name}: nbgrader export says {exported.get((s.name, s.lesson))}, "
+                                f"expected {sum(s.expected.values())}")
+            if s.sandboxed_output:
+                nb_path = course / "autograded" / s.name / s.lesson / released[s.lesson].name
+                text = "".join(o.get("text", "") for c in nbformat.read(nb_path, as_version=4).cells
+                               for o in c.get("outputs", []))
+                line = next((ln for ln in text.splitlines() if s.sandboxed_output.split(":")[0] in ln), "")
+                if use_sandbox and s.sandboxed_output not in text:
+                    failures.append(f"{s.name}: its output should say {s.sandboxed_output!r} in the "
+                                    f"sandbox, it says {line!r}")
+                log(f"{s.name:12s} said: {line}" + ("" if use_sandbox else
+                    "   (no sandbox on this machine: what it found is what it could read)"))
+        feedback = sorted((course / "feedback").glob("*/*/*.html"))
+        log(f"\nfeedback files: {len(feedback)}; grades CSV rows: {len(exported)}")
+        if len(feedback) != len(samples):
+            failures.append(f"expected {len(samples)} feedback files, found {len(feedback)}")
+    for f in failures:
+        log(f"FAIL {f}")
+    log("self-test " + ("passed" if not failures else f"FAILED ({len(failures)} problems)"))
+    return 1 if failures else 0

@@ -1,0 +1,31 @@
+# Exercises 1 and 3 right; exercise 2 passes its visible checks but never checks the class
+# indices, which only the hidden tests try: 5 of 7.
+# lesson: 05_cam_resnet18
+# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2
+
+# %% l05_all_class_cams
+def class_activation_maps(features, fc_weight):
+    """CAMs of all classes: (N, K, h, w) features and (C, K) weights -> (N, C, h, w)."""
+    return (fc_weight[None, :, :, None, None] * features[:, None]).sum(dim=2)
+
+# %% l05_top_k_cam
+def top_k_cam(features, fc_weight, classes, k):
+    """CAM from the k largest-weight channels of each image's class: (N, h, w)."""
+    if k < 1 or k > fc_weight.shape[1]:
+        raise ValueError("k out of range")
+    maps = []
+    for n, c in enumerate(classes.tolist()):
+        idx = fc_weight[c].topk(k).indices
+        maps.append((fc_weight[c, idx][:, None, None] * features[n, idx]).sum(dim=0))
+    return torch.stack(maps)
+
+# %% l05_cam_for_display
+def cam_for_display(cams, size):
+    """Bilinear resize (N, h, w) -> (N, size, size), then min-max each map to [0, 1]."""
+    up = F.interpolate(cams[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+    out = torch.zeros_like(up)
+    for n in range(len(up)):
+        lo, hi = up[n].min(), up[n].max()
+        if hi > lo:
+            out[n] = (up[n] - lo) / (hi - lo)
+    return out
