@@ -4,6 +4,8 @@
 # Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
 # on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest),
 # make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md).
+# Instructors: make release (student versions into grading/release), make autograde
+# SUBMISSIONS=folder (grades.csv + feedback), make grading (the checks `make test` runs).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -16,7 +18,7 @@ FAST_MALLOC = MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=429496729
 # The same numbers on every run: offline data, fixed threads, no GPU surprises in the tests.
 TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 PYTHONHASHSEED=0 MPLBACKEND=Agg $(FAST_MALLOC)
 
-.PHONY: install course test unit nbval lab refresh train verify bench clean
+.PHONY: install course test unit nbval grading release autograde lab refresh train verify bench clean
 
 install: $(STAMP)
 
@@ -31,7 +33,7 @@ $(STAMP): pyproject.toml requirements.lock
 course: install
 	COURSE_DATA=$${COURSE_DATA:-offline} $(FAST_MALLOC) $(BIN)/python scripts/build_course.py --out build
 
-test: install unit nbval
+test: install unit nbval grading
 
 unit: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q tests
@@ -39,6 +41,19 @@ unit: install
 nbval: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+
+# nbgrader validate on every lesson's exercises, release leak search, untouched release fails,
+# then the sample submissions in tests/grading/samples are graded and their scores compared.
+grading: install
+	$(TEST_ENV) $(BIN)/course grade check
+	$(TEST_ENV) $(BIN)/course grade selftest
+
+release: install
+	$(BIN)/course grade release
+
+autograde: install
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder/of/<student>/<lesson>/<lesson>.ipynb"; exit 2; }
+	$(FAST_MALLOC) $(BIN)/course grade autograde "$(SUBMISSIONS)"
 
 lab: install
 	$(FAST_MALLOC) $(BIN)/jupyter lab notebooks

@@ -178,15 +178,14 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
                                                        for c in tests))
             if len(tests) < 2:
                 res.problems.append(f"only {len(tests)} graded exercise(s); the course asks for 2+")
-            for name, nb, invert in (("source", src_nb, False), ("release", rel_nb, True)):
-                path = Path(tmp) / f"{lesson}.{name}.ipynb"
-                nbformat.write(grading.exercise_only(nb), path)
-                validator = Validator(invert=invert)
-                validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
-                found = validator.validate(str(path))
-                for key, cells in found.items():
-                    res.problems.append(f"nbgrader validate{' --invert' if invert else ''} on the "
-                                        f"{name}: {len(cells)} cell(s) {key}")
+            # nbgrader validate on the source's exercise cells (the whole lessons run in nbval)
+            path = Path(tmp) / f"{lesson}.source.ipynb"
+            nbformat.write(grading.exercise_only(src_nb), path)
+            validator = Validator()
+            validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
+            for key, cells in validator.validate(str(path)).items():
+                res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
+            # the release as a student opens it: everything but the tests runs, every test fails
             run = grading.run_cells(grading.exercise_only(rel_nb), rel_path.parent, timeout)
             for cell in run.cells:
                 if cell.kind != "test" and cell.error:
@@ -379,9 +378,13 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
     wanted = resolve_lessons(lessons)
     if use_sandbox is None:
         use_sandbox = sandbox.available()
-    if not use_sandbox:
-        log("WARNING: no grading sandbox on this machine (unprivileged user namespaces are off): "
-            "submissions run as you and could read the course directory. See the README.")
+        if not use_sandbox:
+            log("WARNING: no grading sandbox on this machine (unprivileged user namespaces are "
+                "off): submissions run as you and could read the course directory and the hidden "
+                "tests. See the README, 'What grading protects'.")
+    elif not use_sandbox:
+        log("WARNING: grading without the sandbox (asked for): submissions could read the course "
+            "directory and the hidden tests.")
     hide = [course_dir, submissions, Path(tempfile.gettempdir())] + \
         [REPO / d for d in ("notebooks", "tests", ".git", "build", "grading")]
     results = []

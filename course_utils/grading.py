@@ -84,11 +84,16 @@ def secret_lines(source_nb) -> list[str]:
 def find_leaks(source_nb, release_nb) -> list[str]:
     """Solution or hidden-test text found in a release notebook (markers or verbatim lines)."""
     visible = set()
-    for cell in source_nb.cells:  # lines that are also shown outside the secret regions are fine
-        text = cell.source
-        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
-            secret = set(_region_lines(text, begin, end))
-            visible |= {ln.strip() for ln in text.splitlines()} - secret
+    for cell in source_nb.cells:  # a line also shown outside the secret regions is no secret
+        inside = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith((SOLUTION_BEGIN, HIDDEN_BEGIN)):
+                inside = True
+            elif stripped.startswith((SOLUTION_END, HIDDEN_END)):
+                inside = False
+            elif not inside:
+                visible.add(stripped)
     release_text = "\n".join(c.source for c in release_nb.cells)
     release_lines = {ln.strip() for ln in release_text.splitlines()}
     leaks = [m for m in (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END) if m in release_text]

@@ -44,15 +44,16 @@ def test_every_row_is_there(rows):
 def test_times_and_ratios_are_positive_and_finite(rows):
     for r in rows:
         assert len(r["times_s"]) == 2  # quick: 2 rounds after the warm-up
-        for value in [*r["times_s"], r["median_s"], r["min_s"], r["vs_floor"]]:
+        for value in [*r["times_s"], r["median_s"], r["min_s"], r["vs_floor"], r["vs_floor_min"]]:
             assert math.isfinite(value) and value > 0, r
         assert r["min_s"] <= r["median_s"]
         if r["role"] == "floor":
-            assert r["vs_floor"] == 1.0
+            assert r["vs_floor"] == 1.0 and r["vs_floor_min"] == 1.0
         if r["role"] == "reference":
-            assert math.isfinite(r["course_vs_reference"]) and r["course_vs_reference"] > 0
+            for key in ("course_vs_reference", "course_vs_reference_min"):
+                assert math.isfinite(r[key]) and r[key] > 0
         else:
-            assert r["course_vs_reference"] is None
+            assert r["course_vs_reference"] is None and r["course_vs_reference_min"] is None
 
 
 def test_references_compute_the_same_maps(rows):

@@ -1,0 +1,179 @@
+"""The graded exercises and the grading machinery (fast parts; `make grading` runs the rest:
+nbgrader validate on every lesson, the release checks and the self-test of sample submissions)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import grader, grading, sandbox
+
+LESSONS = grader.lesson_notebooks()
+ALL_LESSONS = {p.stem: p for p in sorted(grader.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def _exercise_nb(solution_body: str, test_body: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    setup = nbformat.v4.new_code_cell("import math")
+    sol = nbformat.v4.new_code_cell(
+        'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n' + solution_body + "\n    ### END SOLUTION\n")
+    sol.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "task": False,
+                                "grade_id": "f", "schema_version": 3}
+    test = nbformat.v4.new_code_cell(test_body)
+    test.metadata["nbgrader"] = {"solution": False, "grade": True, "locked": True, "points": 2,
+                                 "task": False, "grade_id": "f_tests", "schema_version": 3}
+    nb.cells = [nbformat.v4.new_markdown_cell("# demo"), setup, sol, test]
+    return nb
+
+
+TEST_BODY = ("assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(2.5) == 3, 'floor first'\n"
+             "### END HIDDEN TESTS\n")
+
+
+def test_student_version_stubs_solutions_and_drops_hidden_tests():
+    nb = _exercise_nb("    return math.floor(x) + 1", TEST_BODY)
+    release = grading.student_version(nb)
+    sol, test = release.cells[2].source, release.cells[3].source
+    assert "raise NotImplementedError()" in sol and "floor" not in sol
+    assert '"""Doc."""' in sol, "the signature and docstring stay for the student"
+    assert test.strip() == "assert f(1) == 2"
+    assert grading.find_leaks(nb, release) == []
+
+
+def test_find_leaks_catches_markers_and_copied_lines():
+    nb = _exercise_nb("    return math.floor(x) + 1", TEST_BODY)
+    leaked = grading.student_version(nb)
+    leaked.cells[2].source += "\n    return math.floor(x) + 1"  # a solution line left behind
+    assert "return math.floor(x) + 1" in grading.find_leaks(nb, leaked)
+    leaked.cells[3].source += "\n### BEGIN HIDDEN TESTS\n"
+    assert grading.HIDDEN_BEGIN in grading.find_leaks(nb, leaked)
+
+
+def test_exercise_only_keeps_the_first_code_cell_and_the_graded_cells():
+    nb = _exercise_nb("    return x + 1", TEST_BODY)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("slow_lesson_work()"))
+    small = grading.exercise_only(nb)
+    assert [c.source for c in small.cells][0] == "import math"
+    assert len(small.cells) == 3 and "slow_lesson_work" not in str(small.cells)
+    with pytest.raises(ValueError, match="no graded exercise"):
+        grading.exercise_only(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]))
+
+
+def test_nbgrader_validate_fails_a_wrong_solution(tmp_path):
+    """The check `make grading` relies on can fail: a wrong solution fails its hidden test."""
+    from nbgrader.validator import Validator
+
+    grader._ensure_venv_on_path()
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    nbformat.write(_exercise_nb("    return math.floor(x) + 1", TEST_BODY), good)
+    nbformat.write(_exercise_nb("    return x + 1", TEST_BODY), bad)
+    assert Validator().validate(str(good)) == {}
+    assert len(Validator().validate(str(bad))["failed"]) == 1
+
+
+@pytest.mark.parametrize("lesson", sorted(ALL_LESSONS))
+def test_every_lesson_has_well_formed_exercises(lesson):
+    nb = nbformat.read(ALL_LESSONS[lesson], as_version=4)
+    cells = grading.graded_cells(nb)
+    sols = [c for c in cells if grading.is_solution(c)]
+    tests = [c for c in cells if grading.is_test(c)]
+    assert len(tests) >= 2, f"{lesson}: at least two graded exercises"
+    ids = [grading.nbgrader_meta(c)["grade_id"] for c in cells]
+    assert len(ids) == len(set(ids)), f"{lesson}: grade_ids must be unique: {ids}"
+    prefix = "l" + lesson[:2] + "_"
+    assert all(i.startswith(prefix) for i in ids), f"{lesson}: grade_ids start with {prefix}"
+    for c in sols:
+        assert grading.SOLUTION_BEGIN in c.source and grading.SOLUTION_END in c.source
+        assert c.source.lstrip().startswith(("def ", "import ", "from ", "#")), \
+            "a solution cell defines functions, so the student's stub cell still runs"
+    for c in tests:
+        meta = grading.nbgrader_meta(c)
+        assert meta["locked"] and float(meta["points"]) > 0
+        assert grading.HIDDEN_BEGIN in c.source, f"{meta['grade_id']}: no hidden tests"
+        assert c.get("outputs", []) == [] or all(o["output_type"] == "stream" and o["name"] == "stdout"
+                                                 for o in c.outputs), \
+            f"{meta['grade_id']}: a source test cell must not error or write to stderr"
+    assert grading.find_leaks(nb, grading.student_version(nb)) == []
+
+
+def test_resolve_lessons_by_number_and_clear_error():
+    assert grader.resolve_lessons(["05"]) == ["05_cam_resnet18"]
+    assert grader.resolve_lessons(None) == list(LESSONS)
+    with pytest.raises(ValueError, match="unknown lesson '99'.*choose from"):
+        grader.resolve_lessons(["99"])
+
+
+def test_samples_parse_and_name_real_cells():
+    release_nb = grading.student_version(nbformat.read(LESSONS["05_cam_resnet18"], as_version=4))
+    source_nb = nbformat.read(LESSONS["05_cam_resnet18"], as_version=4)
+    samples = [grader.read_sample(p) for p in sorted(grader.SAMPLES.glob("*.py"))]
+    assert {s.name for s in samples} >= {"full", "untouched", "partial", "raises", "loops",
+                                        "resources", "hostile"}
+    for s in samples:
+        nb = grader.build_submission(s, release_nb, source_nb)
+        ids = {grading.nbgrader_meta(c).get("grade_id") for c in nb.cells}
+        assert set(s.expected) <= ids and set(s.cells) <= ids
+
+
+def test_sample_errors_are_clear(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("# lesson: 05_cam_resnet18\n")
+    with pytest.raises(ValueError, match="expected: grade_id=points"):
+        grader.read_sample(bad)
+    bad.write_text("# lesson: 05_cam_resnet18\n# expected: x_tests=1\n# %% no_such_cell\npass\n")
+    nb = nbformat.read(LESSONS["05_cam_resnet18"], as_version=4)
+    with pytest.raises(ValueError, match="no cell with grade_id 'no_such_cell'"):
+        grader.build_submission(grader.read_sample(bad), nb, nb)
+
+
+def test_scores_follow_nbgrader_rule(tmp_path):
+    """Error or stderr in a test cell: 0; a clean cell: full marks (what the grader keeps)."""
+    nb = _exercise_nb("    return x", TEST_BODY)
+    test = nb.cells[3]
+    path = tmp_path / "graded.ipynb"
+    for outputs, want in [([], 2.0),
+                          ([nbformat.v4.new_output("error", ename="AssertionError", evalue="",
+                                                   traceback=[])], 0.0),
+                          ([nbformat.v4.new_output("stream", name="stderr", text="warning")], 0.0)]:
+        test.outputs = outputs
+        nbformat.write(nb, path)
+        assert grader._scores_from_notebook(path, {"f_tests": 2.0}) == {"f_tests": want}
+
+
+def test_autograde_errors_name_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no submissions folder"):
+        grader.autograde(tmp_path / "nothing", tmp_path)
+    (tmp_path / "subs").mkdir()
+    with pytest.raises(FileNotFoundError, match="course grade release"):
+        grader.autograde(tmp_path / "subs", tmp_path / "course")
+
+
+@pytest.mark.skipif(not sandbox.available(),
+                    reason="unprivileged user namespaces are off here: grading runs without the "
+                           "sandbox (see the README's 'What grading protects')")
+def test_sandbox_hides_covered_folders_and_other_processes(tmp_path):
+    secret, kept = tmp_path / "course", tmp_path / "work"
+    (secret / "source").mkdir(parents=True)
+    (secret / "source" / "answers.ipynb").write_text("### BEGIN HIDDEN TESTS")
+    (kept / "inner").mkdir(parents=True)
+    (kept / "mine.txt").write_text("mine")
+    (kept / "inner" / "gradebook.db").write_text("db")
+    probe = ("import os, sys; print((os.path.exists(sys.argv[1]), os.listdir(sys.argv[2]), "
+             "os.path.exists(sys.argv[3]), sum(p.isdigit() for p in os.listdir('/proc'))))")
+    cmd = sandbox.command([str(tmp_path), str(kept / "inner")], [str(kept)],
+                          [sys.executable, "-c", probe, str(secret / "source" / "answers.ipynb"),
+                           str(kept), str(kept / "inner" / "gradebook.db")])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=kept)
+    assert out.returncode == 0, out.stderr
+    seen_secret, listing, seen_db, n_procs = eval(out.stdout)  # noqa: S307 (our own probe)
+    assert not seen_secret, "a covered folder must be invisible"
+    assert "mine.txt" in listing, "the kept working copy must stay visible"
+    assert not seen_db, "a covered folder inside a kept one is covered again"
+    assert n_procs <= 3, f"only the sandbox's own processes are visible, saw {n_procs}"
+    assert (secret / "source" / "answers.ipynb").read_text() == "### BEGIN HIDDEN TESTS"
+    assert os.path.exists(secret / "source" / "answers.ipynb")
