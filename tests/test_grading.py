@@ -3,6 +3,7 @@ nbgrader validate on every lesson, the release checks and the self-test of sampl
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,12 @@ def test_every_lesson_has_well_formed_exercises(lesson):
                                                  for o in c.outputs), \
             f"{meta['grade_id']}: a source test cell must not error or write to stderr"
     assert grading.find_leaks(nb, grading.student_version(nb)) == []
+    # The lesson never calls the student's functions, so the release runs through with stubs.
+    names = {m.group(1) for c in sols for m in re.finditer(r"^def (\w+)\(", c.source, re.M)}
+    for c in nb.cells:
+        if c.cell_type == "code" and c not in cells:
+            used = {n for n in names if re.search(rf"(?<![\w.]){n}\b", c.source)}
+            assert not used, f"{lesson}: a lesson cell uses the exercise function(s) {used}"
 
 
 def test_resolve_lessons_by_number_and_clear_error():
