@@ -75,7 +75,7 @@ def _grade(args) -> int:
                 print(f"{lesson}: {path}")
             return 0
         if args.action == "check":
-            results = grader.check(args.lessons, timeout=args.timeout)
+            results = grader.check(args.lessons, timeout=args.timeout, full=args.full)
             for r in results:
                 print(f"{r.lesson:28s} {r.exercises} exercises, {r.points:4.1f} points, "
                       f"{r.seconds:4.1f} s  " + ("ok" if not r.problems else "PROBLEMS"))
@@ -138,6 +138,8 @@ def main(argv=None) -> int:
     grade.add_argument("--memory-gib", type=float, default=6.0, help="memory limit per submission")
     grade.add_argument("--file-mib", type=float, default=256.0, help="largest file a submission may write")
     grade.add_argument("--csv", default="grades.csv", help="autograde: the grades file to write")
+    grade.add_argument("--full", action="store_true",
+                       help="check: run whole lessons, not only their exercise cells (minutes)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="autograde without the namespace sandbox even where it is available")
     grade.set_defaults(func=_grade)

@@ -160,10 +160,14 @@ class LessonCheck:
 
 
 def check(lessons: list[str] | None = None, course_dir: Path | None = None,
-          timeout: int = 120) -> list[LessonCheck]:
+          timeout: int = 120, full: bool = False) -> list[LessonCheck]:
     """For each lesson: nbgrader validate passes the source's exercise cells; the generated
     release contains no solution or hidden test; in the release every non-test cell still runs
-    and every test cell fails (an untouched release scores 0)."""
+    and every test cell fails (an untouched release scores 0).
+
+    By default the source and the release are checked on their exercise-only notebooks (seconds
+    a lesson; nbval runs the whole source lessons anyway); ``full=True`` runs them whole."""
+    pick = (lambda nb: nb) if full else grading.exercise_only
     from nbgrader.validator import Validator
 
     results = []
@@ -179,15 +183,15 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
                                                        for c in tests))
             if len(tests) < 2:
                 res.problems.append(f"only {len(tests)} graded exercise(s); the course asks for 2+")
-            # nbgrader validate on the source's exercise cells (the whole lessons run in nbval)
+            # nbgrader validate on the source
             path = Path(tmp) / f"{lesson}.source.ipynb"
-            nbformat.write(grading.exercise_only(src_nb), path)
+            nbformat.write(pick(src_nb), path)
             validator = Validator()
             validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
             for key, cells in validator.validate(str(path)).items():
                 res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
             # the release as a student opens it: everything but the tests runs, every test fails
-            run = grading.run_cells(grading.exercise_only(rel_nb), rel_path.parent, timeout)
+            run = grading.run_cells(pick(rel_nb), rel_path.parent, timeout)
             for cell in run.cells:
                 if cell.kind != "test" and cell.error:
                     res.problems.append(f"release: {cell.kind} cell {cell.grade_id} fails: {cell.error}")
