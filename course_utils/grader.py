@@ -376,7 +376,8 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
               file_mib: float = 256.0, csv_path: Path | None = None, feedback: bool = True,
               use_sandbox: bool | None = None, log=print) -> list[Graded]:
     """Grade ``submissions/<student>/<lesson>/<lesson>.ipynb`` (nbgrader's ``submitted``
-    layout) against the release in ``course_dir``; write the course's gradebook, feedback
+    layout; ``submissions/<student>/<lesson>.ipynb`` is accepted too) against the release in
+    ``course_dir``; write the course's gradebook, feedback
     (``course_dir/feedback``) and a grades CSV (nbgrader's export)."""
     submissions, course_dir = Path(submissions).resolve(), Path(course_dir).resolve()
     if not submissions.is_dir():
@@ -403,14 +404,18 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
             log(f"skipped folder {student_dir.name!r}: a student id is letters, digits, . _ -")
             continue
         for lesson in wanted:
-            sub_dir = student_dir / lesson
-            if not sub_dir.is_dir():
+            sub_dir, flat = student_dir / lesson, student_dir / f"{lesson}.ipynb"
+            if not sub_dir.is_dir() and not flat.is_file():
                 continue
             if not (course_dir / "release" / lesson).is_dir():
                 raise FileNotFoundError(f"{lesson} has no release in {course_dir}: run "
                                         f"`course grade release {lesson}` first")
-            graded = _grade_one(course_dir, student, lesson, sub_dir, hide, timeout,
-                                memory_gib, file_mib, use_sandbox)
+            with tempfile.TemporaryDirectory(prefix="course-grade-flat-") as flat_dir:
+                if not sub_dir.is_dir():  # <student>/<lesson>.ipynb: accepted as well
+                    sub_dir = Path(flat_dir)
+                    shutil.copy2(flat, sub_dir / flat.name)
+                graded = _grade_one(course_dir, student, lesson, sub_dir, hide, timeout,
+                                    memory_gib, file_mib, use_sandbox)
             log(f"{student:20s} {lesson:28s} {graded.total:5.1f} / {graded.max_total:4.1f}"
                 f"   ({graded.seconds:.0f} s){'  ' + '; '.join(graded.notes) if graded.notes else ''}")
             results.append(graded)
@@ -455,6 +460,7 @@ class Sample:
     expected: dict[str, float]
     cells: dict[str, str]  # grade_id -> the source the "student" put in that cell
     sandboxed_output: str | None = None  # must appear in its outputs when the sandbox is on
+    layout: str = "nbgrader"  # "nbgrader": <student>/<lesson>/<nb>; "flat": <student>/<nb>
 
 
 def read_sample(path: Path) -> Sample:
@@ -478,7 +484,7 @@ def read_sample(path: Path) -> Sample:
                          f"header lines ({err})") from None
     return Sample(Path(path).stem, lesson, header.get("build", "release"), expected,
                   {k: "\n".join(v).strip() + "\n" for k, v in cells.items()},
-                  header.get("sandboxed-output"))
+                  header.get("sandboxed-output"), header.get("layout", "nbgrader"))
 
 
 def build_submission(sample: Sample, release_nb, source_nb):
@@ -515,8 +521,8 @@ def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print) -> int:
         for s in samples:
             rel = nbformat.read(released[s.lesson], as_version=4)
             src = nbformat.read(lesson_notebooks()[s.lesson], as_version=4)
-            target = subs / s.name / s.lesson / released[s.lesson].name
-            target.parent.mkdir(parents=True)
+            target = subs / s.name / (s.lesson if s.layout == "nbgrader" else "") / released[s.lesson].name
+            target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(build_submission(s, rel, src), target)
         log(f"grading {len(samples)} sample submissions ({'sandboxed kernels' if use_sandbox else 'NO sandbox'}, "
             f"{timeout} s per cell)")
