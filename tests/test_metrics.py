@@ -52,3 +52,18 @@ def test_metric_input_errors():
         mask_energy(torch.ones(2, 2, 2), MASKS[:1])
     with pytest.raises(ValueError, match="NaN or inf"):
         pointing_game(torch.full((2, 2, 2), float("nan")), MASKS)
+
+
+def test_pointing_game_tolerance_counts_near_misses_by_euclidean_distance():
+    masks = torch.zeros(3, 10, 10, dtype=torch.bool)
+    masks[:, 0, 0] = True                        # the object: the top-left pixel
+    masks[2] = False                             # sample 2: no object at all
+    maps = torch.zeros(3, 10, 10)
+    maps[0, 3, 4] = 1.0                          # 5 pixels from (0, 0): sqrt(3^2 + 4^2)
+    maps[1, 4, 4] = 1.0                          # sqrt(32) = 5.66 pixels away
+    maps[2, 0, 0] = 1.0
+    assert pointing_game(maps, masks).tolist() == [False, False, False]
+    assert pointing_game(maps, masks, tolerance=5).tolist() == [True, False, False]
+    assert pointing_game(maps, masks, tolerance=5.7).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="tolerance"):
+        pointing_game(maps, masks, tolerance=-1)
