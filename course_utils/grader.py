@@ -145,7 +145,71 @@ def release(lessons: list[str] | None = None, course_dir: Path = DEFAULT_COURSE_
         if leaks:
             raise RuntimeError(f"{out} still contains solution or hidden-test text: {leaks[:5]}")
         made[lesson] = out
+    kit = student_kit(course_dir, sorted(made))
+    leaks = kit_leaks(kit, sorted(made))
+    if leaks:
+        raise RuntimeError(f"{kit} contains solution or hidden-test text: {leaks[:5]}")
     return made
+
+
+KIT_README = """# Student kit: {course}
+
+The lessons as assignments: open `lessons/NN_*.ipynb`, write the functions the *Graded exercises*
+ask for, run their test cells, and hand in the notebook (keep its file name).
+
+Set up once (Python 3.11):
+
+    python3 -m venv .venv
+    .venv/bin/pip install -r requirements.lock
+    .venv/bin/pip install --no-deps -e .
+    .venv/bin/jupyter lab lessons
+
+Everything runs offline on a laptop CPU: the data ships with the packages and `checkpoints/`.
+"""
+
+
+def student_kit(course_dir: Path, lessons: list[str], out: Path | None = None) -> Path:
+    """Zip what a student needs to work on the released ``lessons``: the release notebooks,
+    ``course_utils``, the checkpoints and the install files, and nothing of the instructor's
+    (no ``notebooks/``, no tests, no gradebook, no git history). Returns the zip's path."""
+    import zipfile
+
+    course_dir = Path(course_dir).resolve()
+    out = Path(out or course_dir / "student-kit.zip")
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for lesson in lessons:
+            for nb in sorted((course_dir / "release" / lesson).glob("*.ipynb")):
+                zf.write(nb, f"lessons/{nb.name}")
+        for folder in ("course_utils", "checkpoints", "data"):
+            for path in sorted((REPO / folder).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and \
+                        not path.name.endswith((".pyc", ".egg-info")) and \
+                        not (folder == "data" and path.name != "README.md"):
+                    zf.write(path, str(path.relative_to(REPO)))
+        for name in ("pyproject.toml", "requirements.lock", "environment.yml"):
+            if (REPO / name).is_file():
+                zf.write(REPO / name, name)
+        zf.writestr("README.md", KIT_README.format(course=COURSE_ID))
+    return out
+
+
+def kit_leaks(kit: Path, lessons: list[str]) -> list[str]:
+    """Solution or hidden-test text of ``lessons`` found anywhere in the kit."""
+    import zipfile
+
+    secrets = [ln for lesson in lessons for ln in grading.secret_lines(
+        nbformat.read(lesson_notebooks()[lesson], as_version=4))]
+    found = []
+    with zipfile.ZipFile(kit) as zf:
+        for name in zf.namelist():
+            text = zf.read(name).decode("utf-8", errors="ignore")
+            for marker in (grading.SOLUTION_BEGIN, grading.HIDDEN_BEGIN):
+                if marker in text and name.endswith(".ipynb"):
+                    found.append(f"{name}: {marker}")
+            if name.endswith(".ipynb"):
+                lines = {ln.strip() for ln in text.replace("\\n", "\n").splitlines()}
+                found += [f"{name}: {ln}" for ln in secrets if ln in lines]
+    return found
 
 
 # ----------------------------------------------------------------------------------------------

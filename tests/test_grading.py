@@ -184,3 +184,19 @@ def test_sandbox_hides_covered_folders_and_other_processes(tmp_path):
     assert n_procs <= 3, f"only the sandbox's own processes are visible, saw {n_procs}"
     assert (secret / "source" / "answers.ipynb").read_text() == "### BEGIN HIDDEN TESTS"
     assert os.path.exists(secret / "source" / "answers.ipynb")
+
+
+def test_kit_leak_search_finds_a_solution_line(tmp_path):
+    import zipfile
+
+    source = nbformat.read(LESSONS["05_cam_resnet18"], as_version=4)
+    secret = grading.secret_lines(source)[0]
+    clean, leaky = tmp_path / "clean.zip", tmp_path / "leaky.zip"
+    release = grading.student_version(source)
+    with zipfile.ZipFile(clean, "w") as zf:
+        zf.writestr("lessons/05_cam_resnet18.ipynb", nbformat.writes(release))
+    release.cells[-1].source += "\n" + secret
+    with zipfile.ZipFile(leaky, "w") as zf:
+        zf.writestr("lessons/05_cam_resnet18.ipynb", nbformat.writes(release))
+    assert grader.kit_leaks(clean, ["05_cam_resnet18"]) == []
+    assert any(secret in leak for leak in grader.kit_leaks(leaky, ["05_cam_resnet18"]))
