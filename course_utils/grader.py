@@ -194,21 +194,19 @@ def student_kit(course_dir: Path, lessons: list[str], out: Path | None = None) -
 
 
 def kit_leaks(kit: Path, lessons: list[str]) -> list[str]:
-    """Solution or hidden-test text of ``lessons`` found anywhere in the kit."""
+    """Solution or hidden-test text of ``lessons`` found in the kit's notebooks."""
     import zipfile
 
-    secrets = [ln for lesson in lessons for ln in grading.secret_lines(
-        nbformat.read(lesson_notebooks()[lesson], as_version=4))]
+    sources = {lesson_notebooks()[lesson].name: nbformat.read(lesson_notebooks()[lesson], as_version=4)
+               for lesson in lessons}
     found = []
     with zipfile.ZipFile(kit) as zf:
         for name in zf.namelist():
-            text = zf.read(name).decode("utf-8", errors="ignore")
-            for marker in (grading.SOLUTION_BEGIN, grading.HIDDEN_BEGIN):
-                if marker in text and name.endswith(".ipynb"):
-                    found.append(f"{name}: {marker}")
             if name.endswith(".ipynb"):
-                lines = {ln.strip() for ln in text.replace("\\n", "\n").splitlines()}
-                found += [f"{name}: {ln}" for ln in secrets if ln in lines]
+                nb = nbformat.reads(zf.read(name).decode("utf-8"), as_version=4)
+                for source in ([sources[Path(name).name]] if Path(name).name in sources
+                               else list(sources.values())):
+                    found += [f"{name}: {leak}" for leak in grading.find_leaks(source, nb)]
     return found
 
 
