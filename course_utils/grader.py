@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import os
 import re
@@ -99,6 +100,10 @@ def write_config(root: Path, db_path: Path, timeout: int, kernel_name: str | Non
         "c.Execute.execute_retries = 0",
         # the lessons keep their outputs in notebooks/; the release starts clean
         "c.ClearOutput.enabled = True",
+        # feedback shows each test's outcome and failing assertion, not the hidden tests' code
+        "c.GenerateFeedback.preprocessors = ['nbgrader.preprocessors.GetGrades', "
+        "'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor', "
+        "'course_utils.grading.HideHiddenTests']",
     ]
     if kernel_name:
         lines.append(f"c.Execute.kernel_name = {kernel_name!r}")
@@ -363,6 +368,29 @@ def _merge_into_gradebook(course_dir: Path, scratch_db: Path, graded: Graded) ->
         gb.db.commit()
 
 
+def _edited_locked_cells(release_dir: Path, sub_dir: Path, names: list[str]) -> list[str]:
+    """Notes on test (locked) cells the student changed: nbgrader restores them before grading,
+    but the instructor should know."""
+    notes = []
+    for name in names:
+        if not (sub_dir / name).is_file():
+            continue
+        try:
+            submitted = nbformat.read(sub_dir / name, as_version=4)
+        except Exception as err:  # unreadable JSON: nbgrader will report it too
+            return [f"{name} is not a readable notebook ({type(err).__name__})"]
+        given = {grading.nbgrader_meta(c).get("grade_id"): c.source
+                 for c in nbformat.read(release_dir / name, as_version=4).cells
+                 if grading.nbgrader_meta(c).get("locked")}
+        handed_in = {grading.nbgrader_meta(c).get("grade_id"): c.source for c in submitted.cells}
+        for gid, source in given.items():
+            if gid in handed_in and handed_in[gid].strip() != source.strip():
+                notes.append(f"locked cell {gid} was edited (restored before grading)")
+            elif gid not in handed_in:
+                notes.append(f"locked cell {gid} was deleted (restored before grading)")
+    return notes
+
+
 def _grade_one(course_dir: Path, student: str, assignment: str, sub_dir: Path, hide: list[Path],
                timeout: int, memory_gib: float, file_mib: float, use_sandbox: bool) -> Graded:
     start = time.time()
@@ -373,6 +401,7 @@ def _grade_one(course_dir: Path, student: str, assignment: str, sub_dir: Path, h
     if not set(expected) & set(present):
         graded.notes.append(f"no notebook named {', '.join(expected)} in the submission: 0 points")
         return graded
+    graded.notes += _edited_locked_cells(course_dir / "release" / assignment, sub_dir, expected)
     master_db = course_dir / "gradebook.db"
     before = _sha256(master_db)
     backup = master_db.read_bytes()
@@ -522,6 +551,7 @@ class Sample:
     expected: dict[str, float]
     cells: dict[str, str]  # grade_id -> the source the "student" put in that cell
     sandboxed_output: str | None = None  # must appear in its outputs when the sandbox is on
+    expected_note: str | None = None  # must appear in the grader's notes on it
     layout: str = "nbgrader"  # "nbgrader": <student>/<lesson>/<nb>; "flat": <student>/<nb>
 
 
@@ -546,7 +576,8 @@ def read_sample(path: Path) -> Sample:
                          f"header lines ({err})") from None
     return Sample(Path(path).stem, lesson, header.get("build", "release"), expected,
                   {k: "\n".join(v).strip() + "\n" for k, v in cells.items()},
-                  header.get("sandboxed-output"), header.get("layout", "nbgrader"))
+                  header.get("sandboxed-output"), header.get("expected-note"),
+                  header.get("layout", "nbgrader"))
 
 
 def build_submission(sample: Sample, release_nb, source_nb):
@@ -609,6 +640,9 @@ def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print) -> int:
             if abs(exported.get((s.name, s.lesson), -1) - sum(s.expected.values())) > 1e-9:
                 failures.append(f"{s.name}: nbgrader export says {exported.get((s.name, s.lesson))}, "
                                 f"expected {sum(s.expected.values())}")
+            if s.expected_note and not any(s.expected_note in n for n in g.notes):
+                failures.append(f"{s.name}: the grader should note {s.expected_note!r}; "
+                                f"its notes: {g.notes}")
             if s.sandboxed_output:
                 nb_path = course / "autograded" / s.name / s.lesson / released[s.lesson].name
                 text = "".join(o.get("text", "") for c in nbformat.read(nb_path, as_version=4).cells
@@ -623,6 +657,19 @@ def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print) -> int:
         log(f"\nfeedback files: {len(feedback)}; grades CSV rows: {len(exported)}")
         if len(feedback) != len(samples):
             failures.append(f"expected {len(samples)} feedback files, found {len(feedback)}")
+        # Feedback leaves the hidden tests' code out. A passing submission's page has no
+        # traceback (where a failing hidden assert is shown, on purpose), so none of the hidden
+        # tests' lines may appear on it.
+        for s in (s for s in samples if s.build == "solutions"):
+            source = nbformat.read(lesson_notebooks()[s.lesson], as_version=4)
+            hidden = [ln for c in grading.graded_cells(source)
+                      for ln in grading._region_lines(c.source, grading.HIDDEN_BEGIN, grading.HIDDEN_END)
+                      if ln not in grading.visible_lines(source)]
+            for page in (course / "feedback" / s.name).rglob("*.html"):
+                text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(errors="ignore")))
+                shown = [ln for ln in hidden if ln in text]
+                if shown or "HIDDEN TESTS" in text:
+                    failures.append(f"{page.relative_to(course)} shows hidden tests: {shown[:2]}")
     for f in failures:
         log(f"FAIL {f}")
     log("self-test " + ("passed" if not failures else f"FAILED ({len(failures)} problems)"))

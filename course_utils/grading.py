@@ -81,10 +81,11 @@ def secret_lines(source_nb) -> list[str]:
     return secrets
 
 
-def find_leaks(source_nb, release_nb) -> list[str]:
-    """Solution or hidden-test text found in a release notebook (markers or verbatim lines)."""
+def visible_lines(source_nb) -> set[str]:
+    """Stripped lines that the source shows outside its solution and hidden-test regions (a
+    secret line that is also one of these gives nothing away)."""
     visible = set()
-    for cell in source_nb.cells:  # a line also shown outside the secret regions is no secret
+    for cell in source_nb.cells:
         inside = False
         for line in cell.source.splitlines():
             stripped = line.strip()
@@ -94,6 +95,12 @@ def find_leaks(source_nb, release_nb) -> list[str]:
                 inside = False
             elif not inside:
                 visible.add(stripped)
+    return visible
+
+
+def find_leaks(source_nb, release_nb) -> list[str]:
+    """Solution or hidden-test text found in a release notebook (markers or verbatim lines)."""
+    visible = visible_lines(source_nb)
     release_text = "\n".join(c.source for c in release_nb.cells)
     release_lines = {ln.strip() for ln in release_text.splitlines()}
     leaks = [m for m in (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END) if m in release_text]
@@ -138,3 +145,34 @@ def run_cells(nb, cwd: Path, timeout: int = 60, kernel_name: str = "python3") ->
         result.cells.append(CellResult(meta.get("grade_id", "(setup)"), kind, error,
                                        float(meta.get("points", 0) or 0), score))
     return result
+
+
+def strip_hidden_tests(source: str) -> str:
+    """``source`` without its ``### BEGIN/END HIDDEN TESTS`` region (unchanged without both)."""
+    lines = source.splitlines()
+    begin = next((i for i, ln in enumerate(lines) if ln.strip().startswith(HIDDEN_BEGIN)), None)
+    end = next((i for i, ln in enumerate(lines) if ln.strip().startswith(HIDDEN_END)), None)
+    if begin is None or end is None or end < begin:
+        return source
+    return "\n".join(lines[:begin] + lines[end + 1:])
+
+
+try:
+    from nbconvert.preprocessors import Preprocessor
+except ImportError:  # nbconvert is an instructor/test dependency
+    Preprocessor = object
+
+
+class HideHiddenTests(Preprocessor):
+    """Feedback pages: drop the hidden tests' code from the *test* cells only. (nbgrader's
+    ClearHiddenTests looks at every cell, so a student's own cell that merely mentions the
+    marker made the whole feedback page fail.)"""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.enabled = True  # nbconvert's preprocessors are off unless switched on
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_test(cell):
+            cell.source = strip_hidden_tests(cell.source)
+        return cell, resources

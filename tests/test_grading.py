@@ -200,3 +200,11 @@ def test_kit_leak_search_finds_a_solution_line(tmp_path):
         zf.writestr("lessons/05_cam_resnet18.ipynb", nbformat.writes(release))
     assert grader.kit_leaks(clean, ["05_cam_resnet18"]) == []
     assert any(secret in leak for leak in grader.kit_leaks(leaky, ["05_cam_resnet18"]))
+
+
+def test_feedback_hides_hidden_tests_only_in_test_cells():
+    nb = _exercise_nb("    return x + 1", TEST_BODY)
+    nb.cells[2].source += "\n# a student's note: ### BEGIN HIDDEN TESTS (no end marker)"
+    out, _ = grading.HideHiddenTests().preprocess(nbformat.from_dict(nb), {})
+    assert out.cells[3].source.strip() == "assert f(1) == 2"
+    assert "BEGIN HIDDEN TESTS (no end marker)" in out.cells[2].source

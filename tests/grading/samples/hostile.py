@@ -4,6 +4,7 @@
 # is wrong). Exercises 1 and 3 are right: it must get exactly 5 of 7.
 # lesson: 05_cam_resnet18
 # expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2
+# expected-note: locked cell l05_top_k_cam_tests was edited
 # sandboxed-output: hidden-test files found: 0; gradebooks found: 0; grade rows rewritten: 0
 
 # %% l05_all_class_cams
