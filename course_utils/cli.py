@@ -93,7 +93,7 @@ def _grade(args) -> int:
             print(f"grades: {args.csv} (and {Path(args.csv).stem}_by_exercise.csv); feedback: "
                   f"{Path(args.course_dir) / 'feedback'}")
             return 0
-        return grader.selftest(timeout=args.timeout)
+        return grader.selftest(timeout=args.timeout, use_sandbox=False if args.no_sandbox else None)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"course grade {args.action}: {err}", file=sys.stderr)
         return 2
@@ -141,7 +141,8 @@ def main(argv=None) -> int:
     grade.add_argument("--full", action="store_true",
                        help="check: run whole lessons, not only their exercise cells (minutes)")
     grade.add_argument("--no-sandbox", action="store_true",
-                       help="autograde without the namespace sandbox even where it is available")
+                       help="autograde/selftest without the namespace sandbox even where it is "
+                       "available (what grading does on a machine without user namespaces)")
     grade.set_defaults(func=_grade)
     args = parser.parse_args(argv)
     if args.command == "grade" and args.timeout is None:

@@ -600,13 +600,14 @@ def build_submission(sample: Sample, release_nb, source_nb):
     return nb
 
 
-def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print) -> int:
+def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print,
+             use_sandbox: bool | None = None) -> int:
     """Release, grade every sample submission as a class would be graded, and compare each
     exercise's score with the sample's expected one. Returns 0 when all match."""
     samples = [read_sample(p) for p in sorted(Path(samples_dir).glob("*.py"))]
     if not samples:
         raise FileNotFoundError(f"no sample submissions (*.py) in {samples_dir}")
-    use_sandbox = sandbox.available()
+    use_sandbox = sandbox.available() if use_sandbox is None else use_sandbox
     failures = []
     with tempfile.TemporaryDirectory(prefix="course-grade-selftest-") as tmp:
         course, subs = Path(tmp) / "course", Path(tmp) / "submitted"
