@@ -653,7 +653,7 @@ def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print,
                     failures.append(f"{s.name}: its output should say {s.sandboxed_output!r} in the "
                                     f"sandbox, it says {line!r}")
                 log(f"{s.name:12s} said: {line}" + ("" if use_sandbox else
-                    "   (no sandbox on this machine: what it found is what it could read)"))
+                    "   (no sandbox: what it found is what it could read)"))
         feedback = sorted((course / "feedback").glob("*/*/*.html"))
         log(f"\nfeedback files: {len(feedback)}; grades CSV rows: {len(exported)}")
         if len(feedback) != len(samples):
