@@ -13,11 +13,13 @@ its own points:
   with its own kernel, under a per-cell timeout, a limit on the whole run, a memory limit and a
   file-size limit;
 - the kernel runs in :mod:`course_utils.sandbox` where the machine allows it: the course
-  directory, the submissions folder, the scratch gradebook and the repository's notebooks/
-  tests/ .git are hidden from it;
+  directory, the submissions folder, the scratch gradebook, /tmp (apart from the submission's
+  own working copy) and the repository's notebooks/ tests/ .git/ build/ grading/ are hidden
+  from it, and so are the grader's processes;
 - scores are read back from the scratch gradebook, checked against nbgrader's own rule applied
   to the graded notebook, and only then written into the course's gradebook (whose checksum is
-  compared before and after each run: a change is undone and reported).
+  compared before and after each run: a change is undone and reported); edited locked cells
+  are restored by nbgrader and reported here; feedback pages leave the hidden tests' code out.
 """
 from __future__ import annotations
 
