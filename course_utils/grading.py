@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import Preprocessor
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -155,12 +156,6 @@ def strip_hidden_tests(source: str) -> str:
     if begin is None or end is None or end < begin:
         return source
     return "\n".join(lines[:begin] + lines[end + 1:])
-
-
-try:
-    from nbconvert.preprocessors import Preprocessor
-except ImportError:  # nbconvert is an instructor/test dependency
-    Preprocessor = object
 
 
 class HideHiddenTests(Preprocessor):
