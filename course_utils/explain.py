@@ -136,6 +136,11 @@ def _explaining(model: nn.Module, grad: bool = True) -> Iterator[None]:
         yield
 
 
+def _well_conditioned(logits: torch.Tensor) -> torch.Tensor:
+    """Logits in float64 for a softmax or cross-entropy near p = 1 (MPS has no float64)."""
+    return logits if logits.device.type == "mps" else logits.double()
+
+
 def _leaf(x: torch.Tensor) -> torch.Tensor:
     """A fresh leaf that shares ``x``'s data and requires grad (``x`` itself is untouched)."""
     return x.detach().requires_grad_(True)
@@ -270,7 +275,10 @@ def saliency_loss(model: nn.Module, x: torch.Tensor, target: Target,
         xg = _leaf(x)
         logits = _forward(model, xg)
         t = _check_target(target, x.shape[0], logits.shape[1], x.device)
-        loss = F.cross_entropy(logits, t)  # mean over the batch, as in the homework
+        # Mean over the batch, as in the homework; in float64 because dL/dz = p - onehot: for a
+        # confident model 1 - p_y is far below float32's resolution near 1 (6e-8), and the
+        # map would be rounding noise that differs between CPUs.
+        loss = F.cross_entropy(_well_conditioned(logits), t)
         (grad,) = torch.autograd.grad(loss, xg)
     sal = grad.abs().detach()
     return normalize_map(sal) if normalize else sal
@@ -293,8 +301,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
     each sample *before* averaging: a different map.)
 
     The noise comes from a private ``torch.Generator`` seeded with ``seed`` and drawn on the
-    CPU, so the result repeats exactly for a given seed on any device, and the global random
-    state is left alone.
+    CPU in float64, so the same noise is drawn for a given seed on any device and CPU kind, and
+    the global random state is left alone.
 
     Args:
         model: classifier returning logits (N, K).
@@ -322,7 +330,9 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
     t = None
     with _explaining(model):
         for _ in range(n_samples):
-            noise = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+            # Drawn in float64: float32 normal draws differ in the last bit between CPU
+            # kernels (AVX2, AVX-512, scalar); float64 draws are the same on all of them.
+            noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
             xg = _leaf(x.detach() + sigma * noise)
             logits = _forward(model, xg)
             if t is None:
@@ -656,7 +666,7 @@ def class_prototypes(model: nn.Module, mean_images: torch.Tensor, lam: float = 0
             # Cross-entropy in float64: near p = 1, float32 cannot resolve 1 - p (its spacing
             # below 1 is 6e-8), so the plateau loss and the final prototype would be rounding
             # noise that differs between CPUs (AVX2 vs AVX-512). MPS has no float64.
-            loss = F.cross_entropy(logits if logits.device.type == "mps" else logits.double(), y)
+            loss = F.cross_entropy(_well_conditioned(logits), y)
             if lam:
                 loss = loss + lam * F.mse_loss(x, means)
             if step % log_every == 0:
