@@ -1,4 +1,4 @@
-"""The benchmark (course_utils.bench) in quick mode: every row is there, with usable times,
+"""The benchmark (course_tools.bench) in quick mode: every row is there, with usable times,
 and the course's LIME gives the same explanation as lime called the source's way.
 
 Timings are not checked (they depend on the machine and its load); see benchmarks/RESULTS.md.
@@ -13,7 +13,7 @@ pytest.importorskip("pytorch_grad_cam")
 pytest.importorskip("torchcam")
 pytest.importorskip("lime")
 
-from course_utils import bench  # noqa: E402
+from course_tools import bench  # noqa: E402
 
 ROLES = {"floor", "course", "reference"}
 

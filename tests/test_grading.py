@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import grader, grading, sandbox
+from course_tools import grader, grading, sandbox
 
 LESSONS = grader.lesson_notebooks()
 ALL_LESSONS = {p.stem: p for p in sorted(grader.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}

@@ -4,7 +4,7 @@ from torch.utils.data import TensorDataset
 
 from course_utils import models
 from course_utils.plot import figure_data
-from course_utils.train import RECIPES, evaluate, fit, random_shift
+from course_tools.train import RECIPES, evaluate, fit, random_shift
 
 
 def _toy():

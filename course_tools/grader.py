@@ -12,7 +12,7 @@ its own points:
   and of the gradebook, in fresh temporary folders), by its own ``nbgrader autograde`` process
   with its own kernel, under a per-cell timeout, a limit on the whole run, a memory limit and a
   file-size limit;
-- the kernel runs in :mod:`course_utils.sandbox` where the machine allows it: the course
+- the kernel runs in :mod:`course_tools.sandbox` where the machine allows it: the course
   directory, the submissions folder, the scratch gradebook, /tmp (apart from the submission's
   own working copy) and the repository's notebooks/ tests/ .git/ build/ grading/ are hidden
   from it, and so are the grader's processes;
@@ -42,9 +42,10 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.paths import REPO_ROOT as REPO
+
 from . import grading, sandbox
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 DEFAULT_COURSE_DIR = REPO / "grading"
 COURSE_ID = "seeing-inside-cnns"
@@ -105,7 +106,7 @@ def write_config(root: Path, db_path: Path, timeout: int, kernel_name: str | Non
         # feedback shows each test's outcome and failing assertion, not the hidden tests' code
         "c.GenerateFeedback.preprocessors = ['nbgrader.preprocessors.GetGrades', "
         "'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor', "
-        "'course_utils.grading.HideHiddenTests']",
+        "'course_tools.grading.HideHiddenTests']",
     ]
     if kernel_name:
         lines.append(f"c.Execute.kernel_name = {kernel_name!r}")
@@ -308,7 +309,7 @@ def _limits(memory_gib: float, file_mib: float):
 def _sandbox_kernelspec(folder: Path, hide: list[Path], keep: list[Path]) -> None:
     spec = folder / "kernels" / SANDBOX_KERNEL
     spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "course_utils.sandbox"]
+    argv = [sys.executable, "-m", "course_tools.sandbox"]
     for h in hide:
         argv += ["--hide", str(h)]
     for k in keep:
