@@ -2,7 +2,8 @@
 #   make course   set up, run every lesson (offline tier) into build/, render HTML with an index
 #   make test     set up, unit tests + nbval over every notebook (offline tier forced)
 # Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
-# on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest),
+# on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest,
+# held-out accuracy re-measured),
 # make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md).
 # Instructors: make release (student versions into grading/release), make autograde
 # SUBMISSIONS=folder (grades.csv + feedback), make grading (the checks `make test` runs).
@@ -22,7 +23,8 @@ TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREA
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# requirements.lock = requirements-student.lock (the lessons) + the instructor's and CI's tools.
+$(STAMP): pyproject.toml requirements.lock requirements-student.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
@@ -64,8 +66,11 @@ refresh: install
 train: install
 	$(FAST_MALLOC) $(BIN)/course train all
 
+# sha256 and size budget of every checkpoint, then each one's held-out accuracy re-measured
+# (the unit suite re-measures only one small model: pytest's `accuracy` marker).
 verify: install
 	$(BIN)/course verify
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m accuracy tests/test_checkpoints.py
 
 bench: install
 	$(TEST_ENV) $(BIN)/course bench --out benchmarks/RESULTS.md

@@ -110,7 +110,7 @@ class TensorImageDataset(CourseDataset):
 def _as_index_list(indices) -> list:
     """Indices as a flat list; a boolean mask is refused (its True/False would read as 1/0)."""
     if isinstance(indices, (torch.Tensor, np.ndarray)):
-        if indices.dtype in (torch.bool, np.bool_):
+        if indices.dtype == (torch.bool if isinstance(indices, torch.Tensor) else np.bool_):
             raise TypeError("getbatch takes indices, not a boolean mask; turn the mask into "
                             "indices with torch.nonzero(mask).flatten() (or np.flatnonzero).")
         return indices.reshape(-1).tolist()
