@@ -1,9 +1,11 @@
 # Two commands do everything on a fresh machine:
 #   make course   set up, run every lesson (offline tier) into build/, render HTML with an index
-#   make test     set up, unit tests + nbval over every notebook (offline tier forced)
+#   make test     set up, unit tests + nbval over every notebook (offline tier forced), natively and
+#                 under perturbed arithmetic, + the grading checks
 # Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
-# on purpose), make train (re-create every checkpoint), make verify (checkpoints vs manifest,
-# held-out accuracy re-measured),
+# on purpose; LESSONS="notebooks/02_....ipynb" for some; refused if an output changes under
+# perturbed arithmetic), make train (re-create every checkpoint), make verify (checkpoints vs
+# manifest, held-out accuracy re-measured),
 # make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md).
 # Instructors: make release (student versions into grading/release), make autograde
 # SUBMISSIONS=folder (grades.csv + feedback), make grading (the checks `make test` runs).
@@ -18,8 +20,15 @@ STAMP   = $(VENV)/.installed
 FAST_MALLOC = MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 # The same numbers on every run: offline data, fixed threads, no GPU surprises in the tests.
 TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 PYTHONHASHSEED=0 MPLBACKEND=Agg $(FAST_MALLOC)
+# Other arithmetic on the same machine: ATen's scalar kernels and lowered MKL/oneDNN instruction
+# sets round differently from this CPU's native kernels, as another CPU kind (AVX2 vs AVX-512)
+# does. The committed outputs must come out the same under both: that is how a developer on
+# either kind proves them portable, and how `make refresh` refuses fragile numbers.
+PERTURBED = ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41
+NBVAL = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: install course test unit nbval grading release autograde lab refresh train verify bench clean
+.PHONY: install course test unit nbval nbval-perturbed grading release autograde lab refresh train verify bench clean
 
 install: $(STAMP)
 
@@ -35,14 +44,17 @@ $(STAMP): pyproject.toml requirements.lock requirements-student.lock
 course: install
 	COURSE_DATA=$${COURSE_DATA:-offline} $(FAST_MALLOC) $(BIN)/python scripts/build_course.py --out build
 
-test: install unit nbval grading
+test: install unit nbval nbval-perturbed grading
 
 unit: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q tests
 
 nbval: install
-	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
-	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+	$(TEST_ENV) $(NBVAL)
+
+# The same committed outputs, re-computed under other arithmetic (see PERTURBED).
+nbval-perturbed: install
+	$(TEST_ENV) $(PERTURBED) $(NBVAL)
 
 # nbgrader validate on every lesson's exercises, release leak search, untouched release fails,
 # then the sample submissions in tests/grading/samples are graded and their scores compared.
@@ -61,7 +73,7 @@ lab: install
 	$(FAST_MALLOC) $(BIN)/jupyter lab notebooks
 
 refresh: install
-	$(TEST_ENV) $(BIN)/python scripts/build_course.py --in-place
+	$(TEST_ENV) $(BIN)/python scripts/build_course.py --in-place --check-env "$(PERTURBED)" $(LESSONS)
 
 train: install
 	$(FAST_MALLOC) $(BIN)/course train all

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,8 @@ def setup(seed: int = 0, threads: int = 2, deterministic: bool = True) -> torch.
     """Seed every generator, fix the thread count and ask for deterministic kernels.
 
     Called once at the top of each notebook and by the training command, so that the same
-    code gives the same numbers on every run. Returns the device to use
+    code gives the same numbers on every run. In a notebook it also sends figures as compact
+    PNG or JPEG images (:func:`course_utils.plot.use_compact_figures`). Returns the device to use
     (CUDA, then Apple MPS, then CPU; ``COURSE_DEVICE`` overrides).
     """
     random.seed(seed)
@@ -82,6 +84,9 @@ def setup(seed: int = 0, threads: int = 2, deterministic: bool = True) -> torch.
         # uninitialised memory): about 28 % of a conv-heavy lesson's CPU time, same results.
         torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.benchmark = False
+    if "IPython" in sys.modules:  # in a notebook: figures as compact PNG or JPEG (plot.py)
+        from .plot import use_compact_figures
+        use_compact_figures()
     return get_device()
 
 

@@ -50,6 +50,12 @@ __all__ = [
 
 # --------------------------------------------------------------------------- captures
 
+
+def _well_conditioned(logits: torch.Tensor) -> torch.Tensor:
+    """Logits in float64 for a softmax or cross-entropy near p = 1 (MPS has no float64)."""
+    return logits if logits.device.type == "mps" else logits.double()
+
+
 def _single_activation(cap, name: str) -> torch.Tensor:
     calls = cap.calls[name]
     if calls == 0:
@@ -196,9 +202,12 @@ def saliency_loss(model: nn.Module, x: torch.Tensor, target: Target,
     """
     _check_images(model, x)
 
-    def loss(logits: torch.Tensor) -> torch.Tensor:  # mean over the batch, as in the homework
-        return F.cross_entropy(logits, _check_target(target, len(logits), logits.shape[1],
-                                                     logits.device))
+    def loss(logits: torch.Tensor) -> torch.Tensor:
+        # Mean over the batch, as in the homework; in float64 because dL/dz = p - onehot: for a
+        # confident model 1 - p_y is far below float32's resolution near 1 (6e-8), and the
+        # map would be rounding noise that differs between CPUs.
+        return F.cross_entropy(_well_conditioned(logits),
+                               _check_target(target, len(logits), logits.shape[1], logits.device))
 
     sal = _input_gradient(model, x, loss).abs()
     return normalize_map(sal) if normalize else sal
@@ -221,8 +230,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
     each sample *before* averaging: a different map.)
 
     The noise comes from a private ``torch.Generator`` seeded with ``seed`` and drawn on the
-    CPU, so the result repeats exactly for a given seed on any device, and the global random
-    state is left alone.
+    CPU in float64, so the same noise is drawn for a given seed on any device and CPU kind, and
+    the global random state is left alone.
 
     Args:
         model: classifier returning logits (N, K).
@@ -247,7 +256,9 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
     score = _class_score(target)
     total = torch.zeros_like(x)
     for _ in range(n_samples):
-        noise = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+        # Drawn in float64: float32 normal draws differ in the last bit between CPU kernels
+        # (AVX2, AVX-512, scalar); float64 draws are the same on all of them.
+        noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
         total += _input_gradient(model, x.detach() + sigma * noise, score)
     mean = total / n_samples
     mag = mean.abs() if magnitude == "abs" else mean.pow(2)
@@ -583,7 +594,7 @@ def class_prototypes(model: nn.Module, mean_images: torch.Tensor, lam: float = 0
             # Cross-entropy in float64: near p = 1, float32 cannot resolve 1 - p (its spacing
             # below 1 is 6e-8), so the plateau loss and the final prototype would be rounding
             # noise that differs between CPUs (AVX2 vs AVX-512). MPS has no float64.
-            loss = F.cross_entropy(logits if logits.device.type == "mps" else logits.double(), y)
+            loss = F.cross_entropy(_well_conditioned(logits), y)
             if lam:
                 loss = loss + lam * F.mse_loss(x, means)
             if step % log_every == 0:

@@ -53,6 +53,10 @@ def _maps_at_mask_size(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return maps
 
 
+# Relative to a map's range: ties for the pointing game's maximum (see pointing_game).
+POINTING_TIE_RTOL = 1e-4
+
+
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0.0) -> torch.Tensor:
     """Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation Backprop").
 
@@ -62,7 +66,9 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0.
     A hit when the map's maximum falls inside the object's mask (``tolerance=0``, the default)
     or within ``tolerance`` pixels of it (Euclidean distance to the nearest mask pixel, at the
     masks' resolution). Zhang et al. allow 15 pixels on ImageNet-sized images, which is about 9
-    at 128 x 128. With ties, the first maximum in row-major order counts; a constant map has no
+    at 128 x 128. Values within ``POINTING_TIE_RTOL`` (1e-4) of the map's range below its
+    maximum are ties, and the first of them in row-major order counts, so the result does not
+    depend on the last bits of the arithmetic; a constant map has no
     maximum worth the name, so it gets a warning. An empty mask is never hit.
 
     Args:
@@ -81,7 +87,12 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0.
     if bool(constant.any()):
         warnings.warn(f"pointing_game: the map of sample(s) {torch.nonzero(constant).flatten().tolist()} "
                       "is constant; its 'maximum' is just the first pixel.", UserWarning, stacklevel=2)
-    idx = flat.argmax(dim=1)
+    # Near-ties: two peaks that differ in the last bits swap places between CPU kernels
+    # (AVX2, AVX-512, scalar), so every value within POINTING_TIE_RTOL of the map's range below
+    # its maximum counts as the maximum, and the first of those in row-major order is the point.
+    top = flat.amax(1, keepdim=True)
+    near_top = flat >= top - POINTING_TIE_RTOL * (top - flat.amin(1, keepdim=True))
+    idx = near_top.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximum
     inside = masks.flatten(1).gather(1, idx[:, None].to(masks.device))[:, 0]
     if tolerance == 0:
         return inside

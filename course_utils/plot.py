@@ -8,6 +8,8 @@ global style (no ``rcParams``, no ``plt.style.use``). The array helpers
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 import warnings
 from collections.abc import Sequence
@@ -31,6 +33,8 @@ __all__ = [
     "activation_grid",
     "plot_activation_grid",
     "grid_figure",
+    "compact_figure",
+    "use_compact_figures",
 ]
 
 #: Size in inches of a figure opened for a single panel.
@@ -428,3 +432,85 @@ def figure_data(**arrays) -> str:
 
 def _round3(v: float) -> float:
     return 0.0 if abs(v) < 1e-6 else float(f"{v:.3g}")
+
+
+# --------------------------------------------------------------------------- inline figures
+
+#: A figure whose PNG is larger than this is sent as JPEG: photo-like panels (heatmaps over
+#: photographs, activation maps) compress badly as PNG, and at JPEG_QUALITY the difference is
+#: not visible on a screen. Line plots and diagrams stay PNG (sharp text, small files).
+PNG_LIMIT_BYTES = 150 * 1024
+#: The largest figure sent to a notebook: a larger JPEG is rendered again at a lower DPI.
+FIGURE_LIMIT_BYTES = 160 * 1024
+JPEG_QUALITY = 85
+#: The quality tried next, before the resolution is lowered.
+JPEG_QUALITY_MIN = 72
+
+
+def _render(fig: Figure, fmt: str, dpi: float, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", **kwargs)
+    return buf.getvalue()
+
+
+def compact_figure(fig: Figure) -> tuple[str, bytes]:
+    """Encode a figure for a notebook: ``("png", bytes)`` or ``("jpeg", bytes)``.
+
+    PNG when it fits :data:`PNG_LIMIT_BYTES`; otherwise the first JPEG under
+    :data:`FIGURE_LIMIT_BYTES` of: quality :data:`JPEG_QUALITY`, then :data:`JPEG_QUALITY_MIN`
+    at the figure's own DPI, then that quality at the DPI that brings it under the limit (never
+    below 40). Committed notebooks stay small, and every
+    refresh of the outputs adds little to the repository's history.
+    """
+    dpi = float(fig.dpi)
+    png = _render(fig, "png", dpi)
+    if len(png) <= PNG_LIMIT_BYTES:
+        return "png", png
+    # First a lower quality at full resolution (text stays its size), then fewer pixels.
+    for quality in (JPEG_QUALITY, JPEG_QUALITY_MIN):
+        jpeg = _render(fig, "jpeg", dpi, pil_kwargs={"quality": quality})
+        if len(jpeg) <= FIGURE_LIMIT_BYTES:
+            return "jpeg", jpeg
+    while dpi > 40:
+        # JPEG size grows about with the pixel count, i.e. with dpi squared; aim 5 % under.
+        dpi = max(40.0, dpi * 0.95 * math.sqrt(FIGURE_LIMIT_BYTES / len(jpeg)))
+        jpeg = _render(fig, "jpeg", dpi, pil_kwargs={"quality": JPEG_QUALITY_MIN})
+        if len(jpeg) <= FIGURE_LIMIT_BYTES:
+            break
+    return "jpeg", jpeg
+
+
+def use_compact_figures(shell=None) -> bool:
+    """Show inline figures through :func:`compact_figure` in this IPython kernel.
+
+    Called by ``config.setup()``; does nothing outside IPython (returns False then). Only the
+    image sent to the notebook changes: the figure, its size and the text nbval compares do not.
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    if not formatters or "image/png" not in formatters or "image/jpeg" not in formatters:
+        return False
+    last: dict = {}
+
+    def encoded(fig: Figure) -> tuple[str, bytes]:
+        # IPython asks the PNG formatter, then the JPEG one, for the same figure: encode once.
+        if last.get("fig") is not fig:
+            last.update(fig=fig, out=compact_figure(fig))
+        return last["out"]
+
+    def formatter_for(kind: str):
+        def format_figure(fig: Figure) -> str | None:
+            got, data = encoded(fig)
+            if kind == "jpeg":
+                last.clear()
+            return base64.b64encode(data).decode("ascii") if got == kind else None
+        return format_figure
+
+    formatters["image/png"].for_type(Figure, formatter_for("png"))
+    formatters["image/jpeg"].for_type(Figure, formatter_for("jpeg"))
+    return True

@@ -175,13 +175,55 @@ def test_smoothgrad_noise_by_hand():
     x = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]],   # range 3
                       [[[0.0, 0.5], [0.5, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]])  # range 0.5
     gen = torch.Generator().manual_seed(7)
-    eps = torch.stack([torch.randn(x.shape, generator=gen) for _ in range(4)]).mean(0)
+    # drawn in float64 (the same on every CPU kind), then used in the images' float32
+    eps = torch.stack([torch.randn(x.shape, generator=gen, dtype=torch.float64).float()
+                       for _ in range(4)]).mean(0)
     sigma = 0.2 * torch.tensor([3.0, 0.5]).reshape(2, 1, 1, 1)
     expected = (2 * x + 2 * sigma * eps).abs().amax(dim=1)
     sg = ex.smoothgrad(SquareNet(), x, 0, n_samples=4, noise_level=0.2, seed=7)
     torch.testing.assert_close(sg, expected)
     sq = ex.smoothgrad(SquareNet(), x, 0, n_samples=4, noise_level=0.2, seed=7, magnitude="square")
     torch.testing.assert_close(sq, ((2 * x + 2 * sigma * eps) ** 2).amax(dim=1))
+
+
+SMOOTHGRAD_UNDER = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_explain import SquareNet
+from course_utils import explain as ex
+x = (torch.arange(2 * 3 * 8 * 8) / 384.0).reshape(2, 3, 8, 8)  # exact in every kernel
+print(ex.smoothgrad(SquareNet(), x, 0, n_samples=3, seed=5).double().numpy().tobytes().hex())
+"""
+
+
+def test_smoothgrad_noise_is_the_same_under_other_cpu_kernels():
+    # float32 normal draws of 16 values or more differ in the last bit between ATen's AVX2 and
+    # scalar kernels; SquareNet's gradient 2x passes those bits straight into the map.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = SMOOTHGRAD_UNDER.format(tests=str(Path(__file__).parent))
+    maps = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, **extra}).stdout
+            for extra in ({}, {"ATEN_CPU_CAPABILITY": "default"})]
+    assert maps[0] and maps[0] == maps[1]
+
+
+def test_saliency_loss_keeps_its_digits_when_the_model_is_sure():
+    # logits (0, 17) for target 1: 1 - p_1 = 4.1e-8, below float32's spacing under 1 (6e-8), so
+    # a float32 softmax rounds p_1 to 1 and drops the -(1 - p_1) * w_1 term of dL/dx.
+    linear = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    model = nn.Sequential(nn.Flatten(), linear)
+    x = torch.tensor([17.0, 1.0]).reshape(1, 2, 1, 1)
+    logits = torch.tensor([0.0, 17.0], dtype=torch.float64)
+    p = logits.softmax(0)
+    expected = (linear.weight.double().T @ (p - torch.tensor([0.0, 1.0], dtype=torch.float64))).abs()
+    got = ex.saliency_loss(model, x, 1, normalize=False)[0].flatten()
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=0)
 
 
 def test_smoothgrad_is_deterministic_and_leaves_global_rng_alone():

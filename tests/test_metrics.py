@@ -23,6 +23,22 @@ def test_pointing_game_resizes_the_map_first():
     assert pointing_game(maps, masks).tolist() == [True, False]
 
 
+def test_pointing_game_near_ties_go_to_the_first_peak_in_row_major_order():
+    # Two peaks 1e-7 apart (relative): which is larger depends on the last bits of the
+    # arithmetic, so both count as the maximum and the first one, (0, 1), is the point.
+    near = torch.zeros(2, 3, 3)
+    near[:, 0, 1] = 1.0
+    near[:, 2, 2] = 1.0 + 1e-7
+    masks = torch.zeros(2, 3, 3, dtype=torch.bool)
+    masks[0, 0, 1] = True
+    masks[1, 2, 2] = True
+    assert pointing_game(near, masks).tolist() == [True, False]
+    # A clear winner (1e-3 of the range) is no tie.
+    clear = near.clone()
+    clear[:, 2, 2] = 1.001
+    assert pointing_game(clear, masks).tolist() == [False, True]
+
+
 def test_pointing_game_warns_on_a_constant_map():
     with pytest.warns(UserWarning, match=r"sample\(s\) \[1\] is constant"):
         pointing_game(torch.stack([torch.eye(2), torch.ones(2, 2)]), MASKS)
