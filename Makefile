@@ -4,7 +4,8 @@
 #                 under perturbed arithmetic, + the grading checks
 # Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
 # on purpose; LESSONS="notebooks/02_....ipynb" for some; refused if an output changes under
-# perturbed arithmetic), make train (re-create every checkpoint), make verify (checkpoints vs manifest),
+# perturbed arithmetic), make train (re-create every checkpoint), make verify (checkpoints vs
+# manifest, held-out accuracy re-measured),
 # make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md).
 # Instructors: make release (student versions into grading/release), make autograde
 # SUBMISSIONS=folder (grades.csv + feedback), make grading (the checks `make test` runs).
@@ -31,7 +32,8 @@ NBVAL = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env no
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# requirements.lock = requirements-student.lock (the lessons) + the instructor's and CI's tools.
+$(STAMP): pyproject.toml requirements.lock requirements-student.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
@@ -76,8 +78,11 @@ refresh: install
 train: install
 	$(FAST_MALLOC) $(BIN)/course train all
 
+# sha256 and size budget of every checkpoint, then each one's held-out accuracy re-measured
+# (the unit suite re-measures only one small model: pytest's `accuracy` marker).
 verify: install
 	$(BIN)/course verify
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m accuracy tests/test_checkpoints.py
 
 bench: install
 	$(TEST_ENV) $(BIN)/course bench --out benchmarks/RESULTS.md

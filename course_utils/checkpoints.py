@@ -35,8 +35,18 @@ def read_manifest(folder: Path | None = None) -> dict:
     if not path.is_file():
         raise CourseDataError(f"no checkpoint manifest at {path}; restore the repository's "
                               "checkpoints/ folder (git checkout -- checkpoints) or retrain with "
-                              "`course train --all`.")
-    return json.loads(path.read_text(encoding="utf-8"))
+                              "`course train all`.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CourseDataError(f"checkpoint manifest {path} is not valid JSON ({err}); restore it "
+                              "with `git checkout -- checkpoints/manifest.json` or retrain with "
+                              "`course train all`.") from err
+    if not isinstance(manifest, dict):
+        raise CourseDataError(f"checkpoint manifest {path} must hold a JSON object (name -> "
+                              f"entry), got {type(manifest).__name__}; restore it with "
+                              "`git checkout -- checkpoints/manifest.json`.")
+    return manifest
 
 
 def write_manifest(manifest: dict, folder: Path | None = None) -> None:
@@ -57,6 +67,13 @@ def save_checkpoint(model: nn.Module, path: Path, dtype: torch.dtype = torch.flo
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(buffer.getvalue())
     return sha256_of(path)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict stored at ``path``, floating tensors back in float32 (they are stored in
+    float16): what the lessons and the trainer's accuracy measurement both load."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
 def load_checkpoint(name: str, folder: Path | None = None, verify: bool = True) -> tuple[nn.Module, dict]:
@@ -87,10 +104,16 @@ def load_checkpoint(name: str, folder: Path | None = None, verify: bool = True) 
                 f"manifest says {entry['sha256'][:12]}... ({path.stat().st_size} bytes, expected "
                 f"{entry.get('bytes', '?')}). {fix}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_weights(path)
     except Exception as exc:
         raise CourseDataError(f"checkpoint {path} cannot be read ({exc}). {fix}") from exc
     model = build(entry["architecture"], **entry.get("arch_kwargs", {}))
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing / unexpected keys or other shapes
+        first = str(exc).strip().splitlines()[0]
+        raise CourseDataError(
+            f"checkpoint {path} does not hold the weights of {entry['architecture']}"
+            f"{entry.get('arch_kwargs') or ''} that the manifest names ({first}). The manifest "
+            f"and the file disagree: {fix}") from exc
     return model.eval(), entry

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .paths import REPO_ROOT
 TIERS = ("auto", "offline", "full")
 
 

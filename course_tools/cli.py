@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from course_utils.paths import REPO_ROOT
+
 # The default nbgrader course directory (kept here so `course --help` does not import nbgrader).
-DEFAULT_COURSE_DIR = Path(__file__).resolve().parents[1] / "grading"
+DEFAULT_COURSE_DIR = REPO_ROOT / "grading"
 
 
 def _train(args) -> int:
@@ -28,8 +30,8 @@ def _train(args) -> int:
 
 
 def _verify(args) -> int:
-    from .checkpoints import read_manifest, sha256_of
-    from .config import checkpoint_dir
+    from course_utils.checkpoints import read_manifest, sha256_of
+    from course_utils.config import checkpoint_dir
 
     folder = checkpoint_dir()
     manifest = read_manifest(folder)
@@ -50,7 +52,7 @@ def _verify(args) -> int:
 
 
 def _info(args) -> int:
-    from . import config
+    from course_utils import config
 
     print(json.dumps({"COURSE_DATA": config.requested_tier(), "data_dir": str(config.data_dir()),
                       "checkpoint_dir": str(config.checkpoint_dir()),

@@ -16,9 +16,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from . import config
-from .checkpoints import read_manifest, save_checkpoint, write_manifest
-from .models import build
+from course_utils import config
+from course_utils.checkpoints import read_manifest, read_weights, save_checkpoint, write_manifest
+from course_utils.models import build
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     ``tier="full"`` trains on the real dataset (it must be present) into ``checkpoints/full/``.
     ``epochs`` overrides the recipe (for quick trials; such a checkpoint is not the manifest's).
     """
-    from .data import load_dataset  # imported here: data pulls in scikit-image, slow to import
+    from course_utils.data import load_dataset  # imported here: data pulls in scikit-image, slow to import
 
     if name not in RECIPES:
         raise KeyError(f"unknown checkpoint {name!r}; choose from {', '.join(RECIPES)}")
@@ -160,8 +160,7 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     sha = save_checkpoint(model, path)
     # Accuracy is measured on the weights as stored (float16), i.e. what the lessons load.
     stored = build(recipe.architecture, **recipe.arch_kwargs)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    stored.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    stored.load_state_dict(read_weights(path))
     accuracy = evaluate(stored, test_set)
     command = f"course train {name}" + (" --tier full" if tier == "full" else "")
     entry = {

@@ -35,7 +35,6 @@ The reference libraries (captum, grad-cam, torchcam: the ``test`` extra) must be
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import math
 import os
@@ -52,9 +51,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import config
-from . import explain as ex
-from .hooks import frozen
+from course_utils import config
+from course_utils import explain as ex
+from course_utils.hooks import frozen
 
 DEFAULT_OUT = Path("benchmarks") / "RESULTS.md"
 
@@ -142,9 +141,18 @@ def _course_settings(seed: int = 0, threads: int = 2) -> Iterator[None]:
         random.setstate(saved["py_rng"])
 
 
-def _lime_quiet():
-    """No tqdm bar from LIME's sample loop (for every LIME call alike; restored after)."""
-    return ex._lime_progress(show=False)
+@contextmanager
+def _lime_quiet() -> Iterator[None]:
+    """No tqdm bar from LIME's sample loop, for every LIME call alike (course's and source-style;
+    LIME has no switch for it), restored afterwards."""
+    from lime import lime_image
+
+    original = lime_image.tqdm
+    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        lime_image.tqdm = original
 
 
 def _row(case: str, method: str, role: str, times: list[float], **extra) -> dict:
@@ -357,7 +365,7 @@ def _lime_case(num_samples: int, indices: list[int], repeats: int, verbose: bool
     from lime import lime_image
     from skimage.segmentation import slic
 
-    from . import data, pretrained
+    from course_utils import data, pretrained
 
     model, _ = pretrained.load_model("food11_classifier", tier="offline")
     model.eval()
@@ -658,23 +666,3 @@ def bench(quick: bool = False, out: str | Path = DEFAULT_OUT, threads: int = 2) 
     if not same:
         print("ERROR: the course's and the source-style LIME explanations differ", file=sys.stderr)
     return 0 if same else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="course bench", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return bench(quick=args.quick, out=args.out, threads=args.threads)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny inputs, 100 LIME samples, 2 rounds (under a minute; for tests)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT),
-                        help=f"Markdown file to write (default {DEFAULT_OUT})")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch threads (default 2, the course's setting)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
