@@ -112,7 +112,8 @@ def site_notebook(nb, *, solutions: bool = False, error: str | None = None):
             if is_solution(cell) or is_test(cell):
                 cell.outputs, cell.execution_count = [], None
     if error:
-        first = error.strip().splitlines()[-1] if error.strip() else "unknown error"
+        error = re.sub(r"\x1b\[[0-9;]*m", "", error).strip()      # the traceback's colours
+        first = error.splitlines()[-1] if error else "unknown error"
         warning = (":::{error}\nThis lesson **failed to run** when the site was built; its page "
                    "stops where it failed (see the error below).\n\n```text\n"
                    f"{first[:500]}\n```\n:::")
