@@ -67,12 +67,14 @@ def title_of(nb) -> str:
 
 
 def study_time_of(nb) -> str:
-    """The lesson's own estimate, from its first cell's ``**Time**: about 45 minutes ...`` line."""
+    """The lesson's own estimate, from its first cells' ``**Time**: about 45 minutes ...`` line,
+    shortened to ``about 45 min``."""
     for cell in nb.cells[:3]:
         if cell.cell_type == "markdown":
-            m = re.search(r"\*\*Time\*\*:?\s*(.+?)(?:;|\.\s|\n|$)", cell.source)
+            m = re.search(r"\*\*Time\*\*:?\s*(.+)", cell.source)
             if m:
-                return m.group(1).strip().rstrip(".")
+                short = re.search(r"(about |around |~)?\d+(\s*[-–]\s*\d+)?\s*(min|h)", m.group(1))
+                return short.group(0) if short else m.group(1).split(";")[0].strip().rstrip(".")
     return ""
 
 
@@ -131,7 +133,7 @@ def course_map(lessons: list[Lesson], has_release: bool) -> str:
     lines = [":::{list-table}", ":header-rows: 1", ":class: course-map", ":widths: 30 42 14 14", "",
              "* - Lesson", "  - What you learn", "  - Time", "  - Notebook"]
     for lesson in lessons:
-        time_bits = [lesson.study_time] if lesson.study_time else []
+        time_bits = [f"{lesson.study_time} to study"] if lesson.study_time else []
         if lesson.error:
             time_bits.append('<span class="lesson-failed">did not run</span>')
         elif lesson.run_seconds is not None:
