@@ -407,31 +407,35 @@ def grid_figure(n: int, ncols: int,
     return fig, axes[:n]
 
 
-def figure_data(**arrays) -> str:
+def figure_data(*, digits: int = 3, **arrays) -> str:
     """Rounded statistics of the arrays behind a figure, one line per array, for printing.
 
     nbval compares text, not images: printing these lines under each figure lets the notebook
     tests catch a figure whose data changed (a saliency with its sign flipped, a CAM without its
-    ReLU). Three significant digits keep the lines identical across x86 vector widths.
+    ReLU). ``digits`` significant digits (3 by default) must be digits the data holds on any CPU:
+    data that depends on the order of near-equal values (rank correlations, deletion curves)
+    takes ``digits=2``. ``make nbval-perturbed`` checks it.
 
     Example:
         >>> print(figure_data(saliency=torch.ones(2, 3)))
         figure data | saliency: shape (2, 3), mean 1, std 0, min 1, max 1
     """
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 6:
+        raise ValueError(f"figure_data: digits must be an int from 1 to 6, got {digits!r}")
     lines = []
     for name, value in arrays.items():
         a = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=float)
         if a.size == 0:
             raise ValueError(f"figure_data: {name} is empty")
         stats = dict(mean=a.mean(), std=a.std(), min=a.min(), max=a.max())
-        # Rounding: 3 significant digits, and tiny values (float noise around 0) print as 0.
-        text = ", ".join(f"{k} {_round3(v):.3g}" for k, v in stats.items())
+        # Rounding: `digits` significant digits, and tiny values (float noise around 0) print as 0.
+        text = ", ".join(f"{k} {_round(v, digits):.{digits}g}" for k, v in stats.items())
         lines.append(f"figure data | {name}: shape {tuple(a.shape)}, {text}")
     return "\n".join(lines)
 
 
-def _round3(v: float) -> float:
-    return 0.0 if abs(v) < 1e-6 else float(f"{v:.3g}")
+def _round(v: float, digits: int) -> float:
+    return 0.0 if abs(v) < 1e-6 else float(f"{v:.{digits}g}")
 
 
 # --------------------------------------------------------------------------- inline figures

@@ -224,3 +224,16 @@ def test_no_function_changes_rcparams():
     plot.plot_activation_grid(image)
     plot.grid_figure(3, 2)
     assert dict(matplotlib.rcParams) == before
+
+
+def test_figure_data_rounds_to_the_digits_asked_for():
+    a = np.array([0.12345, 0.5])
+    assert plot.figure_data(a=a) == \
+        "figure data | a: shape (2,), mean 0.312, std 0.188, min 0.123, max 0.5"
+    assert plot.figure_data(digits=2, a=a) == \
+        "figure data | a: shape (2,), mean 0.31, std 0.19, min 0.12, max 0.5"
+    # float noise around 0 prints as 0, whatever the digits
+    assert "min 0," in plot.figure_data(digits=2, a=np.array([1e-9, 1.0]))
+    for bad in (0, 7, 2.0, True):
+        with pytest.raises(ValueError, match="digits must be an int from 1 to 6"):
+            plot.figure_data(digits=bad, a=a)

@@ -8,6 +8,7 @@ requirements.lock): a missing one fails these tests, it never skips them.
 """
 import gc
 import importlib
+import unittest.mock
 
 import numpy as np
 import pytest
@@ -59,16 +60,24 @@ def test_smoothgrad_matches_captum_noise_tunnel_with_the_same_noise():
     # - sigma: captum's stdev is absolute, ours is noise_level * (max - min) per image; the
     #   images span exactly [0, 1], so both are noise_level.
     # - noise draws: captum draws torch.normal(0, stdev) from the global generator, one
-    #   (N, C, H, W) draw per sample with nt_samples_batch_size=1; ours draws randn of the
-    #   same shape from a private generator seeded with `seed`. Seeding the global generator
-    #   with the same seed gives the same draws, so the comparison is exact, not statistical.
+    #   (N, C, H, W) draw per sample with nt_samples_batch_size=1; ours draws float64 randn of
+    #   the same shape from a private generator seeded with `seed` (float64: the same draws on
+    #   every CPU kind). Seeding the global generator with the same seed and letting captum's
+    #   torch.normal draw in float64 too gives the same draws, so the comparison is exact.
     # - magnitude: Saliency(abs=False) averages the signed gradients, as we do; the
     #   absolute value (or square) and the max over channels are then taken on captum's mean.
     x = unit_range_images(3, 3, 8, 8)
+    normal = torch.normal
+
+    def normal_in_float64(mean, std):  # captum's call: torch.normal(0, stdev_expanded)
+        return (mean + std.double() * torch.randn(std.shape, dtype=torch.float64)).to(std.dtype)
+
     torch.manual_seed(7)
-    ref = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
-        x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=1, stdevs=0.2,
-        target=t, abs=False)
+    with unittest.mock.patch.object(torch, "normal", side_effect=normal_in_float64) as patched:
+        ref = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
+            x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=1, stdevs=0.2,
+            target=t, abs=False)
+    assert patched.call_count == 10 and torch.normal is normal
     assert_maps_close(ex.smoothgrad(model, x, t, n_samples=10, noise_level=0.2, seed=7),
                       ref.abs().amax(dim=1))
     assert_maps_close(ex.smoothgrad(model, x, t, n_samples=10, noise_level=0.2, seed=7,
