@@ -1,8 +1,11 @@
 # Two commands do everything on a fresh machine:
-#   make course   set up, run every lesson (offline tier) into build/, render HTML with an index
-#   make test     set up, unit tests + nbval over every notebook (offline tier forced), natively and
-#                 under perturbed arithmetic, + the grading checks
-# Others: make lab (JupyterLab on the course), make refresh (re-execute the committed notebooks
+#   make course   set up, run every lesson once (offline tier) into build/notebooks, then build the
+#                 course site from them into build/html (a book: course map, search, offline math)
+#   make test     set up, unit tests (the site read in headless Chromium among them) + nbval over
+#                 every notebook (offline tier forced), natively and under perturbed arithmetic,
+#                 + the grading checks
+# Others: make lab (JupyterLab on the course), make site (the site again from build/notebooks,
+# nothing re-run), make site-test (the site's browser tests alone), make refresh (re-execute the committed notebooks
 # on purpose; LESSONS="notebooks/02_....ipynb" for some; refused if an output changes under
 # perturbed arithmetic), make train (re-create every checkpoint), make verify (checkpoints vs
 # manifest, held-out accuracy re-measured),
@@ -28,7 +31,7 @@ PERTURBED = ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MA
 NBVAL = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: install course test unit nbval nbval-perturbed grading release autograde lab refresh train verify bench clean
+.PHONY: install chromium course site site-test test unit nbval nbval-perturbed grading release autograde lab refresh train verify bench clean
 
 install: $(STAMP)
 
@@ -41,10 +44,26 @@ $(STAMP): pyproject.toml requirements.lock requirements-student.lock
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+# Debian's chromium for tests/test_site.py (playwright drives it; no browser is downloaded).
+# Installed only where it is missing and apt-get can run (root); elsewhere the browser tests say
+# why they are skipped (under CI=true they fail instead).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "installing Debian's chromium for the site's browser tests ..." && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "no chromium (apt-get install chromium): the site's browser tests will be skipped"
+
 course: install
 	COURSE_DATA=$${COURSE_DATA:-offline} $(FAST_MALLOC) $(BIN)/python scripts/build_course.py --out build
 
-test: install unit nbval nbval-perturbed grading
+site: install
+	$(BIN)/python -m course_tools.site build/notebooks build/html
+
+site-test: install chromium
+	$(TEST_ENV) $(BIN)/python -m pytest -q tests/test_site.py
+
+test: install chromium unit nbval nbval-perturbed grading
 
 unit: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q tests

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Execute every lesson notebook and render the course as browsable HTML.
+"""Execute every lesson notebook once and build the course site from the executed notebooks.
 
     python scripts/build_course.py --out build      # make course: build/notebooks + build/html/index.html
     python scripts/build_course.py --in-place --check-env "ATEN_CPU_CAPABILITY=default ..."
                                                     # make refresh: rewrite the committed outputs
+
+Without --in-place each lesson runs once into build/notebooks/ (with runs.json: how long each took,
+which failed and why), then ``course_tools.site`` builds the site into build/html/ from those
+executed notebooks without running them again (Sphinx, myst-nb with execution off,
+sphinx-book-theme; see site/conf.py). A lesson that fails does not stop the others, but its page
+and the course map say it failed and the exit status is non-zero.
 
 The committed notebooks are never touched unless --in-place is given. With --in-place the fresh
 notebooks are first written to build/refresh/ and re-executed by nbval under the arithmetic that
@@ -15,7 +21,7 @@ refused, and the committed notebooks stay as they were.
 from __future__ import annotations
 
 import argparse
-import html
+import json
 import os
 import shutil
 import subprocess
@@ -25,28 +31,28 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+RELEASE = ROOT / "grading" / "release"        # `course grade release` (make release) writes here
 
 
-def title_of(nb) -> str:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
-                    return line.lstrip("# ").strip()
-    return "untitled"
-
-
-def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float]:
+def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float, str | None]:
+    """Run ``path``; returns the notebook (as far as it got), the seconds and the error if any."""
     nb = nbformat.read(path, as_version=4)
     start = time.time()
-    # record_timing=False: no timestamps in cell metadata, so refreshed notebooks diff cleanly.
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb, time.time() - start
+    error = None
+    try:
+        # record_timing=False: no timestamps in cell metadata, so refreshed notebooks diff cleanly.
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except Exception as exc:  # keep going: the other lessons still run, the site marks this one
+        error = f"{type(exc).__name__}: {exc}"
+    return nb, time.time() - start, error
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
 def survives_other_arithmetic(paths: list[Path], check_env: str) -> bool:
@@ -82,31 +88,30 @@ def main(argv=None) -> int:
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir(parents=True)
     else:
-        out_nb.mkdir(parents=True, exist_ok=True)
-        out_html.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
-    rows, failed = [], 0
-    for path in paths:
-        print(f"running {path.name} ...", flush=True)
-        try:
-            nb, seconds = execute(path, args.timeout)
-        except Exception as exc:  # keep going: the index shows which lesson failed
-            failed += 1
-            print(f"  FAILED: {type(exc).__name__}: {str(exc)[:2000]}", flush=True)
-            rows.append((path.stem, path.stem, None))
-            continue
-        print(f"  done in {seconds:.0f} s", flush=True)
-        if args.in_place:
-            nbformat.write(nb, staged / path.name)
+        shutil.rmtree(out_nb, ignore_errors=True)   # no stale lesson from an earlier build
+        out_nb.mkdir(parents=True)
+    runs, failed, start = {}, [], time.time()
+    for i, path in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] running {path.name} ...", flush=True)
+        nb, seconds, error = execute(path, args.timeout)
+        runs[path.stem] = {"seconds": round(seconds, 1), "error": error}
+        if error:
+            failed.append(path.name)
+            print(f"  FAILED after {minutes(seconds)}: {error[:2000]}", flush=True)
         else:
-            nbformat.write(nb, out_nb / path.name)
-            body, _ = exporter.from_notebook_node(nb)
-            (out_html / f"{path.stem}.html").write_text(body, encoding="utf-8")
-        rows.append((path.stem, title_of(nb), seconds))
+            print(f"  done in {minutes(seconds)} (total {minutes(time.time() - start)})", flush=True)
+        if args.in_place:
+            if not error:
+                nbformat.write(nb, staged / path.name)
+        else:
+            nbformat.write(nb, out_nb / path.name)   # a failed one too: its page shows the error
+    print(f"ran {len(paths) - len(failed)}/{len(paths)} lesson(s) in {minutes(time.time() - start)}"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
     if args.in_place:
         fresh = [staged / p.name for p in paths]
         if failed:
-            print(f"{failed} notebook(s) failed to run: notebooks/ left unchanged; the others are in "
+            print(f"{len(failed)} notebook(s) failed to run ({', '.join(failed)}): notebooks/ left "
+                  f"unchanged; the others are in "
                   f"{staged}", file=sys.stderr)
             return 1
         if args.check_env and not survives_other_arithmetic(fresh, args.check_env):
@@ -120,18 +125,23 @@ def main(argv=None) -> int:
         print(f"wrote {len(fresh)} notebook(s) in place"
               + (f", checked under {args.check_env}" if args.check_env else ", NOT checked under other arithmetic"))
         return 0
-    else:
-        items = "\n".join(
-            f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a> '
-            f'<small>({seconds:.0f} s)</small></li>' if seconds is not None else
-            f"<li>{html.escape(stem)}: <b>failed to run</b> (see the console output)</li>"
-            for stem, title, seconds in rows)
-        (out_html / "index.html").write_text(
-            "<!doctype html><meta charset='utf-8'><title>Seeing inside convolutional networks</title>"
-            "<h1>Seeing inside convolutional networks</h1>"
-            f"<p>Lessons executed in the offline tier.</p><ol>{items}</ol>\n", encoding="utf-8")
-        print(f"open {out_html / 'index.html'}")
-    return 1 if failed else 0
+    (out_nb / "runs.json").write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
+    sys.path.insert(0, str(ROOT))
+    from course_tools.site import SiteError, build_site
+
+    release = RELEASE if RELEASE.is_dir() else None
+    try:
+        build_site(out_nb, out_html, runs=runs, release_dir=release,
+                   student_kit=RELEASE.parent / "student-kit.zip" if release else None)
+    except SiteError as err:
+        print(f"SITE FAILED: {err}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"FAILED: {len(failed)} lesson(s) did not run: {', '.join(failed)} (their pages and "
+              "the course map say so; the errors are printed above)", file=sys.stderr)
+        return 1
+    print(f"make course: {len(paths)} lessons and the site in {minutes(time.time() - start)}")
+    return 0
 
 
 if __name__ == "__main__":
