@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, Callable, Iterator, Sequence
 
@@ -45,7 +46,7 @@ __all__ = [
     "saliency_sum_logits", "saliency_class_score", "saliency_loss", "smoothgrad",
     "cam", "grad_cam", "upsample_map", "normalize_map",
     "filter_activation", "filter_visualization", "class_prototypes",
-    "lime_classifier_fn", "slic_segmenter", "explain_lime", "occlusion", "predict",
+    "lime_classifier_fn", "slic_segmenter", "explain_lime", "LimeResult", "occlusion", "predict",
 ]
 
 # --------------------------------------------------------------------------- captures
@@ -678,71 +679,109 @@ def slic_segmenter(n_segments: int = 100, compactness: float = 1, sigma: float =
     return segment
 
 
+#: The source's display settings for ``get_image_and_mask`` (seed 001).
+LIME_DISPLAY = {"num_features": 11, "positive_only": False, "hide_rest": False, "min_weight": 0.05}
+
+
+@dataclass(frozen=True, eq=False)
+class LimeResult:
+    """What :func:`explain_lime` returns.
+
+    Attributes:
+        explanation: ``lime``'s own ``ImageExplanation`` (``local_exp``, ``intercept``,
+            ``score``, ``local_pred``, ``segments``, ``get_image_and_mask``).
+        label: the class explained.
+        image, mask: ``explanation.get_image_and_mask(label, ...)`` with the source's settings
+            (:data:`LIME_DISPLAY`: 11 superpixels, both signs, ``min_weight=0.05``); mask 1:
+            supports the class, -1: speaks against it, 0: not drawn.
+
+    ``weights`` and ``segments`` give the explanation as one weight per superpixel label and
+    the H x W labels, so ``result.weights[result.segments]`` paints it as a map.
+    :meth:`image_and_mask` draws it with other settings. For code written against the earlier
+    return value, a result also unpacks as ``explanation, (image, mask), label``.
+    """
+
+    explanation: Any
+    label: int
+    image: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def segments(self) -> np.ndarray:
+        return self.explanation.segments
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Float64 array, ``weights[k]`` = the linear model's weight of superpixel label ``k``."""
+        size = max(int(self.segments.max()) + 1, len(self.explanation.local_exp[self.label]))
+        w = np.zeros(size)
+        for k, weight in self.explanation.local_exp[self.label]:
+            w[k] = weight
+        return w
+
+    def image_and_mask(self, **settings: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``get_image_and_mask`` for this label, the source's settings updated by ``settings``
+        (``num_features``, ``positive_only``, ``negative_only``, ``hide_rest``, ``min_weight``)."""
+        return self.explanation.get_image_and_mask(self.label, **{**LIME_DISPLAY, **settings})
+
+    def __iter__(self) -> Iterator[Any]:
+        # the earlier return value: (explanation, (image, mask), label)
+        return iter((self.explanation, (self.image, self.mask), self.label))
+
+
+def _lime_modules():
+    """``lime.lime_image`` and ``lime.lime_base``, imported without tqdm.auto's IProgress warning
+    (lime imports tqdm.auto, which warns in a kernel without ipywidgets; no bar is shown here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from lime import lime_base, lime_image
+    return lime_image, lime_base
+
+
+_BLAS: list = []  # threadpoolctl's controller, found once (it scans the loaded libraries)
+
+
 @contextmanager
-def _lime_progress(show: bool) -> Iterator[None]:
-    """Silence LIME's per-sample tqdm bar for the call (its API has no switch for it)."""
-    if show:
+def _one_blas_thread() -> Iterator[None]:
+    """NumPy's and SciPy's BLAS limited to one thread for the block (threadpoolctl, which
+    scikit-learn installs), restored afterwards; a no-op where threadpoolctl is missing."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover
+            _BLAS.append(None)
+    if _BLAS[0] is None:  # pragma: no cover
         yield
         return
-    from lime import lime_image
-    original = lime_image.tqdm
-    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
-    try:
+    with _BLAS[0].limit(limits=1, user_api="blas"):
         yield
-    finally:
-        lime_image.tqdm = original
 
 
-def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = None,
-                 num_samples: int = 1000, random_state: int = 16, n_segments: int = 100,
-                 compactness: float = 1, sigma: float = 1, num_features: int = 11,
-                 positive_only: bool = False, hide_rest: bool = False, min_weight: float = 0.05,
-                 batch_size: int = 64, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 progress: bool = False) -> tuple[Any, tuple[np.ndarray, np.ndarray], int]:
-    """LIME on one image (Ribeiro et al. 2016, "Why Should I Trust You?"; seed 001, lesson 07).
-
-    LIME switches superpixels (SLIC) on and off, asks the model for class probabilities on
-    ``num_samples`` such perturbed copies, and fits a weighted linear model whose
-    coefficients say how much each superpixel supports the class.
-
-    ``random_state`` is given to ``LimeImageExplainer(random_state=...)``: that generator
-    draws the perturbations (and the ridge regression's state), so two calls give the same
-    explanation. The source's ``np.random.seed(16)`` and ``explain_instance(random_seed=...)``
-    do not do this (``random_seed`` seeds only the segmentation; lime issue #477).
-
-    Args:
-        model: classifier returning logits.
-        image_hwc: one image H x W x C (or H x W), float in [0, 1] or uint8 (divided by 255).
-            A one-channel image is handed to LIME as grey (LIME makes it RGB) and the model
-            receives its first channel back.
-        target: class to explain; None: the model's top class.
-        num_samples: perturbed copies (source: LIME's default 1000).
-        random_state: seed of the explainer (source: 16).
-        n_segments, compactness, sigma: SLIC settings (source: 100, 1, 1).
-        num_features, positive_only, hide_rest, min_weight: passed to
-            ``get_image_and_mask`` (source: 11, False, False, 0.05).
-        batch_size: images per forward pass.
-        preprocess: optional function on each (B, C, H, W) batch before the model.
-        progress: show LIME's tqdm progress bar.
-
-    Returns:
-        ``(explanation, (image, mask), label)``: LIME's ``ImageExplanation``, the image and
-        mask from ``get_image_and_mask`` (mask: 1 supporting, -1 opposing, 0 not shown) and
-        the class explained.
-    """
-    from lime import lime_image
-
+def _lime_image(image_hwc: Any) -> np.ndarray:
+    """The image as LIME takes it: float64 H x W (grey) or H x W x 3 in [0, 1], checked."""
+    if isinstance(image_hwc, torch.Tensor):
+        image_hwc = image_hwc.detach().cpu().numpy()
     image = np.asarray(image_hwc)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] != 3:
+        hint = (f" It looks channels-first (C x H x W): pass image.transpose(1, 2, 0) (NumPy) "
+                f"or x.permute(1, 2, 0) (torch)." if image.shape[0] in (1, 3) else
+                " LIME explains grey (H x W or H x W x 1) and RGB (H x W x 3) images.")
+        raise ValueError(f"image_hwc must be H x W x C with 1 or 3 channels last, got shape "
+                         f"{image.shape}.{hint}")
     if image.ndim not in (2, 3):
-        raise ValueError(f"image_hwc must be H x W x C or H x W, got shape {image.shape}")
+        hint = " Explain one image at a time (image_hwc[0])." if image.ndim == 4 else ""
+        raise ValueError(f"image_hwc must be one image H x W x C or H x W, got shape "
+                         f"{image.shape}.{hint}")
+    if min(image.shape[:2]) < 1:
+        raise ValueError(f"image_hwc is empty (shape {image.shape})")
     if image.dtype == np.uint8:
-        image = image.astype(np.float64) / 255.0
-    elif np.issubdtype(image.dtype, np.floating):
-        image = image.astype(np.float64)
-    else:
-        raise TypeError(f"image_hwc must be float or uint8, got {image.dtype}")
+        return image.astype(np.float64) / 255.0
+    if not np.issubdtype(image.dtype, np.floating):
+        raise TypeError(f"image_hwc must be float in [0, 1] or uint8, got {image.dtype}")
+    image = image.astype(np.float64)
     if not np.isfinite(image).all():
         raise ValueError("image_hwc contains NaN or inf values")
     if image.min() < 0.0 or image.max() > 1.0:
@@ -751,35 +790,163 @@ def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = N
                          f"[{image.min():g}, {image.max():g}]. Divide a 0..255 image by 255 (or "
                          "pass it as uint8); pass normalisation as preprocess=..., not applied "
                          "to the image.")
-    grey = image.ndim == 2
-    model_preprocess = preprocess
-    if grey:
-        # LIME turns a grey image into RGB; give the model its single channel back.
-        def model_preprocess(batch: torch.Tensor) -> torch.Tensor:
-            batch = batch[:, :1]
-            return preprocess(batch) if preprocess is not None else batch
+    return image
 
-    classifier_fn = lime_classifier_fn(model, batch_size=batch_size, preprocess=model_preprocess)
-    rgb = np.repeat(image[:, :, None], 3, axis=2) if grey else image
-    num_classes = classifier_fn(rgb[None]).shape[1]
-    if target is None:
-        labels, top_labels = (), 1
-    else:
-        label = int(_check_target(target, 1, num_classes, torch.device("cpu"))[0])
-        labels, top_labels = (label,), None
+
+def _switched_off_colours(rgb: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """LIME's ``fudged_image`` for ``hide_color=None``, to the last bit: every superpixel takes
+    its own mean colour, each channel's mean taken by ``np.mean`` over that superpixel's pixels
+    in raster order as ``explain_instance`` does (a stable sort finds them in one pass)."""
+    flat_seg = segments.reshape(-1)
+    flat = rgb.reshape(-1, rgb.shape[2])
+    order = np.argsort(flat_seg, kind="stable")
+    labels, starts = np.unique(flat_seg[order], return_index=True)
+    fudged = rgb.copy()
+    fudged_flat = fudged.reshape(-1, rgb.shape[2])
+    for idx in np.split(order, starts[1:]):
+        pixels = flat[idx]
+        fudged_flat[idx] = [np.mean(pixels[:, c]) for c in range(rgb.shape[2])]
+    return fudged
+
+
+def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = None, *,
+                 num_samples: int = 1000, random_state: int = 16, n_segments: int | None = None,
+                 segmentation_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+                 batch_size: int = 64,
+                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None) -> LimeResult:
+    """LIME on one image (Ribeiro et al. 2016, "Why Should I Trust You?"; seed 001, lesson 07).
+
+    LIME switches superpixels on and off, asks the model for class probabilities on
+    ``num_samples`` such perturbed copies, and fits a weighted linear model whose coefficients
+    say how much each superpixel supports the class.
+
+    The result is **the explanation of the** ``lime`` **package** (0.2.0.1):
+    ``LimeImageExplainer(random_state=random_state).explain_instance(image, classifier_fn,
+    labels=(target,), top_labels=None, hide_color=None, segmentation_fn=...,
+    random_seed=random_state)`` with :func:`lime_classifier_fn` as ``classifier_fn``. The
+    explainer's generator draws the same on/off bits in the same order, and lime's own pieces
+    fit them (``LimeBase.explain_instance_with_data`` with the explainer's kernel, its feature
+    selection and ridge regression, into an ``ImageExplanation``). What differs is only the
+    work around the model: the perturbed images of a batch are made at once in torch (the
+    mean-coloured image where a superpixel is off, the image elsewhere) on the model's device,
+    channels-last, instead of one sample at a time in NumPy; and no progress bar.
+
+    ``random_state`` seeds the perturbations, so two calls give the same explanation. The
+    source's ``np.random.seed(16)`` and ``explain_instance(random_seed=...)`` do not do this
+    (``random_seed`` seeds only LIME's default segmentation; lime issue #477).
+
+    Args:
+        model: classifier returning logits.
+        image_hwc: one image H x W x 3 or H x W (or H x W x 1: grey), float in [0, 1] or uint8
+            (divided by 255). LIME sees a grey image as RGB (its explanation's image is RGB);
+            the model receives the single channel.
+        target: class to explain; None: the model's top class on the image (as LIME's
+            ``top_labels=1``).
+        num_samples: perturbed copies, at least 2, the first being the image itself
+            (source: 1000).
+        random_state: seed of the explainer (source: 16).
+        n_segments: SLIC superpixels asked for, with the source's compactness 1 and sigma 1
+            (:func:`slic_segmenter`; default 100).
+        segmentation_fn: ``segments = segmentation_fn(image)`` instead of SLIC: H x W integer
+            labels 0..d-1 (LIME's bit k switches off the pixels labelled k). Not with
+            ``n_segments``.
+        batch_size: perturbed images per forward pass (only speed changes, and float32
+            rounding in the last bits).
+        preprocess: optional function on each (B, C, H, W) float batch before the model (for
+            example ImageNet normalisation).
+
+    Returns:
+        A :class:`LimeResult`: ``explanation`` (lime's ``ImageExplanation``), ``label``,
+        ``image`` and ``mask`` (``get_image_and_mask`` with the source's settings), ``weights``
+        (one per superpixel), ``segments``; it unpacks as ``explanation, (image, mask), label``.
+    """
+    import sklearn.metrics
+
+    lime_image, _ = _lime_modules()
+    if isinstance(num_samples, bool) or not isinstance(num_samples, Integral) or num_samples < 2:
+        raise ValueError(f"num_samples must be an int >= 2 (the first sample is the image itself, "
+                         f"the linear model needs others; the source uses 1000), got {num_samples!r}")
+    batch_size = check_count("batch_size", batch_size)
+    if segmentation_fn is not None and n_segments is not None:
+        raise ValueError("pass either n_segments (SLIC with compactness=1, sigma=1) or "
+                         "segmentation_fn, not both; for other SLIC settings use "
+                         "segmentation_fn=explain.slic_segmenter(n_segments, compactness, sigma)")
+    if segmentation_fn is None:
+        segmentation_fn = slic_segmenter(100 if n_segments is None else
+                                         check_count("n_segments", n_segments))
+    image = _lime_image(image_hwc)
+    grey = image.ndim == 2
+
+    # explain_instance, step by step, with the same generator calls in the same order.
     explainer = lime_image.LimeImageExplainer(random_state=random_state)
-    with _lime_progress(progress):
-        explanation = explainer.explain_instance(
-            image, classifier_fn, labels=labels, top_labels=top_labels, hide_color=None,
-            num_samples=num_samples, batch_size=batch_size,
-            segmentation_fn=slic_segmenter(n_segments, compactness, sigma),
-            random_seed=random_state)
+    rgb = lime_image.gray2rgb(image) if grey else image
+    # random_seed=random_state: no number is drawn for a default segmentation.
+    segments = np.asarray(segmentation_fn(rgb))
+    if segments.shape != rgb.shape[:2] or not np.issubdtype(segments.dtype, np.integer):
+        raise ValueError(f"segmentation_fn must return H x W integer labels {rgb.shape[:2]}, got "
+                         f"{segments.dtype} {segments.shape}")
+    fudged = _switched_off_colours(rgb, segments)
+    n_features = np.unique(segments).shape[0]
+    data = explainer.random_state.randint(0, 2, num_samples * n_features).reshape(
+        (num_samples, n_features))
+    data[0, :] = 1
+    labels_found = np.unique(segments)
+    if not np.array_equal(labels_found, np.arange(n_features)):
+        warnings.warn(f"segmentation_fn returned labels {labels_found.min()}..{labels_found.max()} "
+                      f"({n_features} distinct), not 0..{n_features - 1}: as in lime, bit k "
+                      "switches off the pixels labelled k, so some superpixels are never "
+                      "switched off (explain.slic_segmenter numbers them 0..d-1).",
+                      UserWarning, stacklevel=2)
+
+    # The perturbed images, a batch at a time on the model's device, channels-last (the
+    # layout LIME's arrays have, and the faster one for convolutions on a CPU). One blend per
+    # batch: torch.lerp(image, fudged, w) with w = 1 where the pixel's superpixel is off and 0
+    # where it is on, which is exactly the fudged or the image value (lerp computes
+    # end - (end - start) * (1 - w) for w >= 0.5 and start + w * (end - start) below).
+    # Pixels whose label is not a bit (see the warning above) are never off, as in lime.
+    dev, dtype = _model_device(model), _model_dtype(model)
+    pixels = rgb[:, :, :1] if grey else rgb  # the model takes the grey image's one channel
+    height, width, channels = pixels.shape
+    original = torch.from_numpy(np.ascontiguousarray(pixels)).to(dev, dtype).reshape(-1)
+    off_colour = torch.from_numpy(np.ascontiguousarray(fudged[:, :, :channels])).to(dev, dtype)
+    off_colour = off_colour.reshape(-1)
+    column = np.where((segments >= 0) & (segments < n_features), segments, n_features)
+    column = torch.from_numpy(column.astype(np.int64)).to(dev).reshape(-1, 1)
+    column = (column * channels + torch.arange(channels, device=dev)).reshape(-1)  # (H*W*C,)
+    off = torch.from_numpy((data == 0).astype(np.float32)).to(dev, dtype)
+    off = torch.cat([off, off.new_zeros(num_samples, 1)], dim=1)  # column d: never off
+    off = off.repeat_interleave(channels, dim=1)  # one weight per (bit, channel)
+    logits = []
+    with torch.no_grad(), eval_mode(model):
+        for start in range(0, num_samples, batch_size):
+            w = off[start:start + batch_size].index_select(1, column)
+            batch = torch.lerp(original, off_colour, w)
+            batch = batch.view(-1, height, width, channels).permute(0, 3, 1, 2)
+            if preprocess is not None:
+                batch = preprocess(batch)
+            logits.append(_forward(model, batch))
+            if start == 0 and target is not None:  # checked before the other forward passes
+                label = int(_check_target(target, 1, logits[0].shape[1], torch.device("cpu"))[0])
+    # lime_classifier_fn's probabilities (a softmax in float64, row by row), in one call
+    predictions = F.softmax(torch.cat(logits).double(), dim=1).cpu().numpy()
+
+    distances = sklearn.metrics.pairwise_distances(data, data[0].reshape(1, -1),
+                                                   metric="cosine").ravel()
+    explanation = lime_image.ImageExplanation(rgb, segments)
     if target is None:
-        label = int(explanation.top_labels[0])
-    lime_img, mask = explanation.get_image_and_mask(
-        label, positive_only=positive_only, hide_rest=hide_rest,
-        num_features=num_features, min_weight=min_weight)
-    return explanation, (lime_img, mask), label
+        top = np.argsort(predictions[0])[-1:]
+        explanation.top_labels = list(top)
+        explanation.top_labels.reverse()
+        label = int(top[0])
+    # lime's fit (its kernel, feature selection and ridge regression). Its matrices are small
+    # (num_samples x d): one BLAS thread, so that BLAS's threads do not wait for torch's.
+    with _one_blas_thread():
+        (explanation.intercept[label], explanation.local_exp[label], explanation.score,
+         explanation.local_pred) = explainer.base.explain_instance_with_data(
+            data, predictions, distances, label, 100000, model_regressor=None,
+            feature_selection=explainer.feature_selection)
+    lime_img, mask = explanation.get_image_and_mask(label, **LIME_DISPLAY)
+    return LimeResult(explanation=explanation, label=label, image=lime_img, mask=mask)
 
 
 # --------------------------------------------------------------------------- occlusion

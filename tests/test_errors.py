@@ -37,6 +37,18 @@ def test_lime_refuses_a_float_image_in_0_255():
         explain.explain_lime(tiny_cnn(), image, target=1, num_samples=10, n_segments=4)
 
 
+def test_lime_refuses_a_channels_first_image():
+    image = np.random.default_rng(0).random((3, 12, 12))
+    with pytest.raises(ValueError, match=r"channels-first.*transpose\(1, 2, 0\)"):
+        explain.explain_lime(tiny_cnn(), image, target=1, num_samples=10, n_segments=4)
+
+
+def test_lime_refuses_zero_samples():
+    image = np.random.default_rng(0).random((12, 12, 3))
+    with pytest.raises(ValueError, match=r"num_samples must be an int >= 2 .*got 0"):
+        explain.explain_lime(tiny_cnn(), image, target=1, num_samples=0, n_segments=4)
+
+
 # --------------------------------------------------------------------------- data
 
 def test_getbatch_refuses_a_boolean_mask():

@@ -538,17 +538,19 @@ def lime_mask(explanation, label, num_features, min_weight=0.05):
 def test_explain_lime_repeats_and_explains_the_asked_class():
     model = lime_model()
     image = np.random.default_rng(1).random((12, 12, 3))
-    kwargs = dict(num_samples=40, n_segments=8, num_features=3, batch_size=20)
+    kwargs = dict(num_samples=40, n_segments=8, batch_size=20)
     before = state(model)
-    e1, (img1, mask1), label1 = ex.explain_lime(model, image, target=2, **kwargs)
-    e2, (img2, mask2), label2 = ex.explain_lime(model, image, target=2, **kwargs)
-    assert label1 == label2 == 2
-    assert np.array_equal(mask1, mask2) and np.array_equal(img1, img2)
-    assert e1.local_exp[2] == e2.local_exp[2]
-    assert set(e1.local_exp) == {2}  # the linear model was fitted for class 2, and only for it
-    assert np.array_equal(mask1, lime_mask(e1, 2, num_features=3))
+    r1 = ex.explain_lime(model, image, target=2, **kwargs)
+    r2 = ex.explain_lime(model, image, target=2, **kwargs)
+    assert r1.label == r2.label == 2
+    assert np.array_equal(r1.mask, r2.mask) and np.array_equal(r1.image, r2.image)
+    assert r1.explanation.local_exp[2] == r2.explanation.local_exp[2]
+    assert set(r1.explanation.local_exp) == {2}  # the linear model was fitted for class 2 only
+    assert np.array_equal(r1.mask, lime_mask(r1.explanation, 2, num_features=11))
+    _, mask3 = r1.image_and_mask(num_features=3)
+    assert np.array_equal(mask3, lime_mask(r1.explanation, 2, num_features=3))
     assert_untouched(model, before)
-    _, _, top = ex.explain_lime(model, image, **kwargs)
+    top = ex.explain_lime(model, image, **kwargs).label
     assert top == int(ex.predict(model, torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None])[1])
     with pytest.raises(IndexError, match=r"valid targets are 0\.\.3"):
         ex.explain_lime(model, image, target=4, **kwargs)
@@ -558,10 +560,11 @@ def test_explain_lime_on_a_grey_image():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 8 * 8, 3))
     image = np.random.default_rng(2).random((10, 10))
-    explanation, (_, mask), label = ex.explain_lime(model, image, target=1, num_samples=20, n_segments=6,
-                                          num_features=2, batch_size=20)
-    assert label == 1 and set(explanation.local_exp) == {1}
-    assert np.array_equal(mask, lime_mask(explanation, 1, num_features=2))
+    result = ex.explain_lime(model, image, target=1, num_samples=20, n_segments=6, batch_size=20)
+    assert result.label == 1 and set(result.explanation.local_exp) == {1}
+    assert result.explanation.image.shape == (10, 10, 3)  # LIME's image is RGB
+    _, mask = result.image_and_mask(num_features=2)
+    assert np.array_equal(mask, lime_mask(result.explanation, 1, num_features=2))
 
 
 # --------------------------------------------------------------------------- captum
