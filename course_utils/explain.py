@@ -205,8 +205,8 @@ def saliency_loss(model: nn.Module, x: torch.Tensor, target: Target,
 
     def loss(logits: torch.Tensor) -> torch.Tensor:
         # Mean over the batch, as in the homework; in float64 because dL/dz = p - onehot: for a
-        # confident model 1 - p_y is far below float32's resolution near 1 (6e-8), and the
-        # map would be rounding noise that differs between CPUs.
+        # confident model float32 keeps only a few digits of 1 - p_y (its spacing below 1 is
+        # 6e-8), and the map would be partly rounding noise that differs between CPUs.
         return F.cross_entropy(_well_conditioned(logits),
                                _check_target(target, len(logits), logits.shape[1], logits.device))
 
