@@ -1,0 +1,1 @@
+"""`course grade bench`: throughput of grading (see the README, "Grading a class")."""
