@@ -300,15 +300,40 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
             validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
             for key, cells in validator.validate(str(path)).items():
                 res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
-            # the release as a student opens it: everything but the tests runs, every test fails
-            run = grading.run_cells(pick(rel_nb), rel_path.parent, timeout)
-            for cell in run.cells:
-                if cell.kind != "test" and cell.error:
-                    res.problems.append(f"release: {cell.kind} cell {cell.grade_id} fails: {cell.error}")
-                if cell.kind == "test" and cell.score:
-                    res.problems.append(f"release: untouched test {cell.grade_id} scores {cell.score}")
+            if full:  # the release as a student opens it: everything but the tests runs
+                run = grading.run_cells(rel_nb, rel_path.parent, timeout)
+                for cell in run.cells:
+                    if cell.kind != "test" and cell.error:
+                        res.problems.append(f"release: {cell.kind} cell {cell.grade_id} fails: {cell.error}")
+                    if cell.kind == "test" and cell.score:
+                        res.problems.append(f"release: untouched test {cell.grade_id} scores {cell.score}")
             res.seconds = time.time() - start
             results.append(res)
+        # As the grader grades: each exercise alone, with only the declared set-up cells. The
+        # source's solutions must score full marks (so no exercise needs anything else of the
+        # lesson, nor an earlier test cell), the untouched release 0.
+        tasks, by_lesson = [], {r.lesson: r for r in results}
+        for lesson, rel_path in released.items():
+            start = time.time()
+            src_nb = nbformat.read(lesson_notebooks()[lesson], as_version=4)
+            spec = lesson_spec(src_nb, lesson, rel_path.name)
+            for who, nb in (("source", src_nb), ("release", nbformat.read(rel_path, as_version=4))):
+                path = Path(tmp) / who / lesson / rel_path.name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, path)
+                solutions, _ = read_solutions(path, spec)
+                tasks.append(_make_task(Submission(who, lesson, path), spec, solutions,
+                                        _sandbox_paths(course, None), timeout, 6.0, 256.0,
+                                        sandbox.available()))
+        for out in _run_tasks(tasks, 2, None):
+            res = by_lesson[out["lesson"]]
+            for gid, r in out["outcomes"].items():
+                if out["student"] == "source" and not r.get("passed"):
+                    res.problems.append(f"graded alone with its set-up cells, the source's {gid} "
+                                        f"fails: {r.get('message')}")
+                if out["student"] == "release" and r.get("passed"):
+                    res.problems.append(f"the untouched release passes {gid}")
+            res.seconds += out["seconds"]
     return results
 
 
