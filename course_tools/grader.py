@@ -428,9 +428,12 @@ _ZYGOTES = __import__("threading").local()
 
 
 class _Zygote:
-    def __init__(self, setup: list[str]):
+    def __init__(self, setup: list[str], sandboxed: bool):
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "course_tools.exercise_runner"],
+        # sandboxed: the zygote lives in a user namespace of its own (it runs only the
+        # instructor's set-up), where each child can make its mount, PID and network namespaces
+        userns = ["unshare", "--user", "--map-root-user"] if sandboxed else []
+        self.proc = subprocess.Popen([*userns, sys.executable, "-m", "course_tools.exercise_runner"],
                                      cwd=str(REPO), env=env, text=True, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.proc.stdin.write(json.dumps({"setup": setup}) + "\n")
@@ -462,14 +465,14 @@ class _Zygote:
             self.proc.wait()
 
 
-def _zygote(setup: list[str]) -> _Zygote:
+def _zygote(setup: list[str], sandboxed: bool) -> _Zygote:
     pool = getattr(_ZYGOTES, "pool", None)
     if pool is None:
         pool = _ZYGOTES.pool = {}
-    key = hashlib.sha256(json.dumps(setup).encode()).hexdigest()
+    key = (hashlib.sha256(json.dumps(setup).encode()).hexdigest(), bool(sandboxed))
     z = pool.get(key)
     if z is None or z.proc.poll() is not None:
-        z = pool[key] = _Zygote(setup)
+        z = pool[key] = _Zygote(setup, sandboxed)
     return z
 
 
@@ -488,7 +491,7 @@ def grade_task(task: dict) -> dict:
     out = {"student": task["student"], "lesson": task["lesson"], "outcomes": {}, "notes": []}
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         try:
-            zygote = _zygote(spec["setup"])
+            zygote = _zygote(spec["setup"], task["sandbox"])
         except RuntimeError as err:
             out["notes"].append(f"grader problem: {err}")
             for ex in spec["exercises"]:
@@ -513,7 +516,7 @@ def grade_task(task: dict) -> dict:
                 result = {"passed": False, "outcome": "error", "output": "", "seconds": 0,
                           "message": "the grading process died; grade this exercise again"}
                 close_zygotes()
-                zygote = _zygote(spec["setup"])
+                zygote = _zygote(spec["setup"], task["sandbox"])
             used = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
             if used > task["file_bytes"]:
                 result["message"] = (result.get("message", "") +
