@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     grade.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR),
                        help="nbgrader course directory (default: grading/ in the repository)")
     grade.add_argument("--timeout", type=int, default=None,
-                       help="seconds per exercise (default 120; selftest 30)")
+                       help="seconds per exercise (default 120; selftest and bench 10)")
     grade.add_argument("--jobs", type=int, default=None,
                        help="submissions graded at once on this machine (default: 1; selftest 2)")
     grade.add_argument("--scheduler", default=None,
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     grade.set_defaults(func=_grade)
     args = parser.parse_args(argv)
     if args.command == "grade" and args.timeout is None:
-        args.timeout = 30 if args.action in ("selftest", "bench") else 120
+        args.timeout = 10 if args.action in ("selftest", "bench") else 120
     if args.command == "grade" and args.jobs is None:
         args.jobs = 2 if args.action in ("selftest", "bench") else 1
     if args.command == "grade" and args.jobs < 1:

@@ -271,12 +271,12 @@ class LessonCheck:
 
 def check(lessons: list[str] | None = None, course_dir: Path | None = None,
           timeout: int = 120, full: bool = False) -> list[LessonCheck]:
-    """For each lesson: nbgrader validate passes the source's exercise cells; the generated
-    release contains no solution or hidden test; in the release every non-test cell still runs
-    and every test cell fails (an untouched release scores 0).
+    """For each lesson: the generated release contains no solution or hidden test; graded as
+    submissions are (each exercise alone, with only the declared set-up cells), the source's
+    solutions score full marks and the untouched release 0.
 
-    By default the source and the release are checked on their exercise-only notebooks (seconds
-    a lesson; nbval runs the whole source lessons anyway); ``full=True`` runs them whole."""
+    ``full=True`` also runs nbgrader validate on the whole source and the whole release in a
+    kernel (every non-test cell of the release runs, every test cell fails): minutes."""
     pick = (lambda nb: nb) if full else grading.exercise_only
     from nbgrader.validator import Validator
 
@@ -293,13 +293,14 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
                                                        for c in tests))
             if len(tests) < 2:
                 res.problems.append(f"only {len(tests)} graded exercise(s); the course asks for 2+")
-            # nbgrader validate on the source
-            path = Path(tmp) / f"{lesson}.source.ipynb"
-            nbformat.write(pick(src_nb), path)
-            validator = Validator()
-            validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
-            for key, cells in validator.validate(str(path)).items():
-                res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
+            if full:  # nbgrader validate on the whole source (the grader's own check below
+                # grades every exercise of the source alone, as submissions are graded)
+                path = Path(tmp) / f"{lesson}.source.ipynb"
+                nbformat.write(pick(src_nb), path)
+                validator = Validator()
+                validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
+                for key, cells in validator.validate(str(path)).items():
+                    res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
             if full:  # the release as a student opens it: everything but the tests runs
                 run = grading.run_cells(rel_nb, rel_path.parent, timeout)
                 for cell in run.cells:
@@ -916,7 +917,7 @@ def build_submission(sample: Sample, release_nb, source_nb):
     return nb
 
 
-def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print,
+def selftest(samples_dir: Path = SAMPLES, timeout: int = 10, log=print,
              use_sandbox: bool | None = None, jobs: int = 2, scheduler: str | None = None) -> int:
     """Release, grade every sample submission as a class would be graded, and compare each
     exercise's score with the sample's expected one. Returns 0 when all match."""
