@@ -75,18 +75,20 @@ nbval: install
 nbval-perturbed: install
 	$(TEST_ENV) $(PERTURBED) $(NBVAL)
 
-# nbgrader validate on every lesson's exercises, release leak search, untouched release fails,
-# then the sample submissions in tests/grading/samples are graded and their scores compared.
+# nbgrader validate on every lesson's exercises, release leak search, every exercise graded alone
+# (source solutions pass, untouched release fails), then the sample submissions in
+# tests/grading/samples are graded and their scores compared, sandboxed and without the sandbox.
 grading: install
 	$(TEST_ENV) $(BIN)/course grade check
 	$(TEST_ENV) $(BIN)/course grade selftest
+	$(TEST_ENV) $(BIN)/course grade selftest --no-sandbox
 
 release: install
 	$(BIN)/course grade release
 
 autograde: install
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder/of/<student>/<lesson>/<lesson>.ipynb"; exit 2; }
-	$(FAST_MALLOC) $(BIN)/course grade autograde "$(SUBMISSIONS)"
+	$(FAST_MALLOC) $(BIN)/course grade autograde "$(SUBMISSIONS)" --jobs $${JOBS:-2}
 
 lab: install
 	$(FAST_MALLOC) $(BIN)/jupyter lab notebooks

@@ -91,11 +91,18 @@ def _grade(args) -> int:
             grader.autograde(Path(args.submissions), Path(args.course_dir), args.lessons,
                              timeout=args.timeout, memory_gib=args.memory_gib,
                              file_mib=args.file_mib, csv_path=Path(args.csv),
-                             use_sandbox=False if args.no_sandbox else None)
+                             use_sandbox=False if args.no_sandbox else None, jobs=args.jobs,
+                             scheduler=args.scheduler)
             print(f"grades: {args.csv} (and {Path(args.csv).stem}_by_exercise.csv); feedback: "
                   f"{Path(args.course_dir) / 'feedback'}")
             return 0
-        return grader.selftest(timeout=args.timeout, use_sandbox=False if args.no_sandbox else None)
+        if args.action == "bench":
+            from . import grade_bench
+
+            return grade_bench.main(args)
+        return grader.selftest(Path(args.submissions) if args.submissions else grader.SAMPLES,
+                               timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
+                               use_sandbox=False if args.no_sandbox else None)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"course grade {args.action}: {err}", file=sys.stderr)
         return 2
@@ -127,16 +134,27 @@ def main(argv=None) -> int:
                            description="release: generate the student versions; check: the "
                            "source passes its tests and the release leaks nothing and fails them; "
                            "autograde: grade a folder of submissions into a CSV and feedback; "
-                           "selftest: grade the sample submissions in tests/grading/samples")
-    grade.add_argument("action", choices=["release", "check", "autograde", "selftest"])
+                           "selftest [DIR]: grade the sample submissions in DIR (default "
+                           "tests/grading/samples) and compare with their expected scores; "
+                           "bench: grading throughput on copies of a sample")
+    grade.add_argument("action", choices=["release", "check", "autograde", "selftest", "bench"])
     grade.add_argument("submissions", nargs="?",
-                       help="autograde: folder of <student>/<lesson>/<lesson>.ipynb")
+                       help="autograde: folder of <student>/<lesson>/<lesson>.ipynb; "
+                       "selftest: folder of sample files (*.py)")
     grade.add_argument("--lessons", nargs="*", default=None,
                        help="lessons by name or number (default: all with exercises)")
     grade.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR),
                        help="nbgrader course directory (default: grading/ in the repository)")
     grade.add_argument("--timeout", type=int, default=None,
-                       help="seconds per cell (default 120; selftest 30)")
+                       help="seconds per exercise (default 120; selftest and bench 10)")
+    grade.add_argument("--jobs", type=int, default=None,
+                       help="submissions graded at once on this machine (default: 1; selftest 2)")
+    grade.add_argument("--scheduler", default=None,
+                       help="grade on a Dask distributed cluster at this address (tcp://host:8786); "
+                       "default: none, this machine")
+    grade.add_argument("-n", "--count", type=int, default=20,
+                       help="bench: how many copies of the sample to grade")
+    grade.add_argument("--sample", default="full", help="bench: which sample (default full)")
     grade.add_argument("--memory-gib", type=float, default=6.0, help="memory limit per submission")
     grade.add_argument("--file-mib", type=float, default=256.0, help="largest file a submission may write")
     grade.add_argument("--csv", default="grades.csv", help="autograde: the grades file to write")
@@ -148,7 +166,11 @@ def main(argv=None) -> int:
     grade.set_defaults(func=_grade)
     args = parser.parse_args(argv)
     if args.command == "grade" and args.timeout is None:
-        args.timeout = 30 if args.action == "selftest" else 120
+        args.timeout = 10 if args.action in ("selftest", "bench") else 120
+    if args.command == "grade" and args.jobs is None:
+        args.jobs = 2 if args.action in ("selftest", "bench") else 1
+    if args.command == "grade" and args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
     return args.func(args)
 
 

@@ -44,6 +44,7 @@ import nbformat
 
 from course_utils.paths import REPO_ROOT as REPO
 
+from . import exercise_runner as runner
 from . import grading, sandbox
 
 NOTEBOOKS = REPO / "notebooks"
@@ -270,12 +271,12 @@ class LessonCheck:
 
 def check(lessons: list[str] | None = None, course_dir: Path | None = None,
           timeout: int = 120, full: bool = False) -> list[LessonCheck]:
-    """For each lesson: nbgrader validate passes the source's exercise cells; the generated
-    release contains no solution or hidden test; in the release every non-test cell still runs
-    and every test cell fails (an untouched release scores 0).
+    """For each lesson: the generated release contains no solution or hidden test; graded as
+    submissions are (each exercise alone, with only the declared set-up cells), the source's
+    solutions score full marks and the untouched release 0.
 
-    By default the source and the release are checked on their exercise-only notebooks (seconds
-    a lesson; nbval runs the whole source lessons anyway); ``full=True`` runs them whole."""
+    ``full=True`` also runs nbgrader validate on the whole source and the whole release in a
+    kernel (every non-test cell of the release runs, every test cell fails): minutes."""
     pick = (lambda nb: nb) if full else grading.exercise_only
     from nbgrader.validator import Validator
 
@@ -292,27 +293,57 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
                                                        for c in tests))
             if len(tests) < 2:
                 res.problems.append(f"only {len(tests)} graded exercise(s); the course asks for 2+")
-            # nbgrader validate on the source
-            path = Path(tmp) / f"{lesson}.source.ipynb"
-            nbformat.write(pick(src_nb), path)
-            validator = Validator()
-            validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
-            for key, cells in validator.validate(str(path)).items():
-                res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
-            # the release as a student opens it: everything but the tests runs, every test fails
-            run = grading.run_cells(pick(rel_nb), rel_path.parent, timeout)
-            for cell in run.cells:
-                if cell.kind != "test" and cell.error:
-                    res.problems.append(f"release: {cell.kind} cell {cell.grade_id} fails: {cell.error}")
-                if cell.kind == "test" and cell.score:
-                    res.problems.append(f"release: untouched test {cell.grade_id} scores {cell.score}")
+            if full:  # nbgrader validate on the whole source (the grader's own check below
+                # grades every exercise of the source alone, as submissions are graded)
+                path = Path(tmp) / f"{lesson}.source.ipynb"
+                nbformat.write(pick(src_nb), path)
+                validator = Validator()
+                validator.preprocessors[-1].timeout = timeout  # the Execute preprocessor
+                for key, cells in validator.validate(str(path)).items():
+                    res.problems.append(f"nbgrader validate on the source: {len(cells)} cell(s) {key}")
+            if full:  # the release as a student opens it: everything but the tests runs
+                run = grading.run_cells(rel_nb, rel_path.parent, timeout)
+                for cell in run.cells:
+                    if cell.kind != "test" and cell.error:
+                        res.problems.append(f"release: {cell.kind} cell {cell.grade_id} fails: {cell.error}")
+                    if cell.kind == "test" and cell.score:
+                        res.problems.append(f"release: untouched test {cell.grade_id} scores {cell.score}")
             res.seconds = time.time() - start
             results.append(res)
+        # As the grader grades: each exercise alone, with only the declared set-up cells. The
+        # source's solutions must score full marks (so no exercise needs anything else of the
+        # lesson, nor an earlier test cell), the untouched release 0.
+        tasks, by_lesson = [], {r.lesson: r for r in results}
+        for lesson, rel_path in released.items():
+            start = time.time()
+            src_nb = nbformat.read(lesson_notebooks()[lesson], as_version=4)
+            spec = lesson_spec(src_nb, lesson, rel_path.name)
+            for who, nb in (("source", src_nb), ("release", nbformat.read(rel_path, as_version=4))):
+                path = Path(tmp) / who / lesson / rel_path.name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, path)
+                solutions, _ = read_solutions(path, spec)
+                tasks.append(_make_task(Submission(who, lesson, path), spec, solutions,
+                                        _sandbox_paths(course, None), timeout, 6.0, 256.0,
+                                        sandbox.available()))
+        for out in _run_tasks(tasks, 2, None):
+            res = by_lesson[out["lesson"]]
+            for gid, r in out["outcomes"].items():
+                if out["student"] == "source" and not r.get("passed"):
+                    res.problems.append(f"graded alone with its set-up cells, the source's {gid} "
+                                        f"fails: {r.get('message')}")
+                if out["student"] == "release" and r.get("passed"):
+                    res.problems.append(f"the untouched release passes {gid}")
+            res.seconds += out["seconds"]
     return results
 
 
 # ----------------------------------------------------------------------------------------------
-# autograding
+# autograding: each exercise of each submission in its own sandboxed child of a set-up zygote
+# (course_tools.exercise_runner), the verdict decided outside the student's reach
+SETUP_TAG = "exercise-setup"
+
+
 @dataclass
 class Graded:
     student: str
@@ -321,6 +352,7 @@ class Graded:
     max_scores: dict[str, float]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    outcomes: dict[str, dict] = field(default_factory=dict)  # grade_id -> the runner's report
 
     @property
     def total(self) -> float:
@@ -331,188 +363,348 @@ class Graded:
         return sum(self.max_scores.values())
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+@dataclass
+class Exercise:
+    test_id: str
+    points: float
+    test_source: str  # the instructor's locked test cell, hidden tests included
+    solution_ids: list[str]  # every solution cell above the test, in notebook order
 
 
-def _limits(memory_gib: float, file_mib: float):
-    def apply():
-        mem = int(memory_gib * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        size = int(file_mib * 2**20)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
+@dataclass
+class LessonSpec:
+    lesson: str
+    notebook: str  # the file name a submission must have
+    setup: list[str]
+    exercises: list[Exercise]
+
+    @property
+    def max_scores(self) -> dict[str, float]:
+        return {e.test_id: e.points for e in self.exercises}
 
 
-def _sandbox_kernelspec(folder: Path, hide: list[Path], keep: list[Path]) -> None:
-    spec = folder / "kernels" / SANDBOX_KERNEL
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "course_tools.sandbox"]
-    for h in hide:
-        argv += ["--hide", str(h)]
-    for k in keep:
-        argv += ["--keep", str(k)]
-    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-        # interrupts travel as a message: a signal would reach only the sandbox's launcher
-        "interrupt_mode": "message"}, indent=1))
+def setup_cells(nb) -> list:
+    """The set-up cells the exercises declare they need: code cells tagged ``exercise-setup``;
+    without any tag, the lesson's first code cell (the course's rule)."""
+    tagged = [c for c in nb.cells if c.cell_type == "code"
+              and SETUP_TAG in c.get("metadata", {}).get("tags", [])]
+    if tagged:
+        return tagged
+    first = next((c for c in nb.cells if c.cell_type == "code"), None)
+    return [first] if first is not None else []
 
 
-def _max_scores(course_dir: Path, assignment: str) -> dict[str, float]:
-    from nbgrader.api import Gradebook
-
-    _ensure_venv_on_path()
-    with Gradebook("sqlite:///" + str(course_dir / "gradebook.db")) as gb:
-        a = gb.find_assignment(assignment)
-        return {g.name: float(g.max_score) for nb in a.notebooks for g in nb.grade_cells}
-
-
-def _scores_from_notebook(path: Path, max_scores: dict[str, float]) -> dict[str, float]:
-    """nbgrader's own rule (error or stderr: 0, else full marks), applied to the graded copy."""
-    from nbgrader.utils import determine_grade
-
-    nb = nbformat.read(path, as_version=4)
-    got = {}
-    for cell in nb.cells:
-        gid = grading.nbgrader_meta(cell).get("grade_id")
-        if grading.is_test(cell) and gid in max_scores:
-            got[gid] = float(determine_grade(cell)[0] or 0)
-    return got
+def lesson_spec(source_nb, lesson: str, notebook: str) -> LessonSpec:
+    exercises, solutions = [], []
+    for cell in source_nb.cells:
+        meta = grading.nbgrader_meta(cell)
+        if grading.is_solution(cell):
+            solutions.append(meta["grade_id"])
+        elif grading.is_test(cell):
+            exercises.append(Exercise(meta["grade_id"], float(meta.get("points", 0) or 0),
+                                      cell.source, list(solutions)))
+    return LessonSpec(lesson, notebook, [c.source for c in setup_cells(source_nb)], exercises)
 
 
-def _merge_into_gradebook(course_dir: Path, scratch_db: Path, graded: Graded) -> None:
-    """Copy one submission's scores from its scratch gradebook into the course's."""
-    from nbgrader.api import Gradebook, MissingEntry
-    from sqlalchemy.exc import SAWarning
+def course_lesson_spec(course_dir: Path, lesson: str) -> LessonSpec:
+    """The spec from the course directory's copy of the source (what `release` generated from)."""
+    folder = Path(course_dir) / "source" / lesson
+    found = sorted(folder.glob("*.ipynb"))
+    if not found:
+        raise FileNotFoundError(f"{lesson} has no release in {course_dir}: run "
+                                f"`course grade release --lessons {lesson}` first")
+    return lesson_spec(nbformat.read(found[0], as_version=4), lesson, found[0].name)
 
-    with Gradebook("sqlite:///" + str(scratch_db)) as gb_s:
-        sub = gb_s.find_submission(graded.assignment, graded.student)
-        timestamp = sub.timestamp
-    url = "sqlite:///" + str(course_dir / "gradebook.db")
-    with Gradebook(url) as gb:  # a regrade replaces the earlier scores
-        gb.update_or_create_student(graded.student)
+
+def _sandbox_paths(course_dir: Path, submissions: Path | None) -> list[str]:
+    hide = [course_dir, Path(tempfile.gettempdir())] + \
+        [REPO / d for d in ("notebooks", "tests", ".git", "build", "grading")]
+    if submissions is not None:
+        hide.append(submissions)
+    return [str(h) for h in hide]
+
+
+# -- the task one worker runs: one submission of one lesson (picklable in, picklable out) ------
+_ZYGOTES = __import__("threading").local()
+
+
+class _Zygote:
+    def __init__(self, setup: list[str], sandboxed: bool):
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+        # sandboxed: the zygote lives in a user namespace of its own (it runs only the
+        # instructor's set-up), where each child can make its mount, PID and network namespaces
+        userns = ["unshare", "--user", "--map-root-user"] if sandboxed else []
+        self.proc = subprocess.Popen([*userns, sys.executable, "-m", "course_tools.exercise_runner"],
+                                     cwd=str(REPO), env=env, text=True, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc.stdin.write(json.dumps({"setup": setup}) + "\n")
+        self.proc.stdin.flush()
+        hello = self.proc.stdout.readline()
+        ready = json.loads(hello) if hello else {"ready": False, "error": "the zygote died"}
+        if not ready.get("ready"):
+            self.close()
+            raise RuntimeError(f"the lesson's set-up cells fail: {ready.get('error')}")
+
+    def run(self, job: dict) -> dict | None:
         try:
-            gb.remove_submission(graded.assignment, graded.student)
-        except MissingEntry:  # first grading of this student
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return None
+        return json.loads(line) if line else None
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
             pass
-    with Gradebook(url) as gb, warnings.catch_warnings():
-        # nbgrader 0.9.6's add_submission trips SQLAlchemy 2.1's autoflush "not in session"
-        # warning; the rows are written all the same (the self-test checks the export)
-        warnings.simplefilter("ignore", SAWarning)
-        gb.update_or_create_submission(graded.assignment, graded.student, timestamp=timestamp)
-        for nb in gb.find_submission(graded.assignment, graded.student).notebooks:
-            for grade in nb.grades:
-                if grade.name in graded.scores:
-                    grade.auto_score = graded.scores[grade.name]
-                    grade.needs_manual_grade = False
-        gb.db.commit()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-def _edited_locked_cells(release_dir: Path, sub_dir: Path, names: list[str]) -> list[str]:
-    """Notes on test (locked) cells the student changed: nbgrader restores them before grading,
-    but the instructor should know."""
-    notes = []
-    for name in names:
-        if not (sub_dir / name).is_file():
+def _zygote(setup: list[str], sandboxed: bool) -> _Zygote:
+    pool = getattr(_ZYGOTES, "pool", None)
+    if pool is None:
+        pool = _ZYGOTES.pool = {}
+    key = (hashlib.sha256(json.dumps(setup).encode()).hexdigest(), bool(sandboxed))
+    z = pool.get(key)
+    if z is None or z.proc.poll() is not None:
+        z = pool[key] = _Zygote(setup, sandboxed)
+    return z
+
+
+def close_zygotes() -> None:
+    for z in getattr(_ZYGOTES, "pool", {}).values():
+        z.close()
+    _ZYGOTES.pool = {}
+
+
+def grade_task(task: dict) -> dict:
+    """Grade one submission (``task`` from :func:`_make_task`): every exercise in its own child.
+    Runs wherever the work is sent (a local thread or a Dask worker); returns plain data."""
+    start = time.time()
+    spec = task["spec"]
+    solutions = task["solutions"]
+    out = {"student": task["student"], "lesson": task["lesson"], "outcomes": {}, "notes": []}
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+        try:
+            zygote = _zygote(spec["setup"], task["sandbox"])
+        except RuntimeError as err:
+            out["notes"].append(f"grader problem: {err}")
+            for ex in spec["exercises"]:
+                out["outcomes"][ex["test_id"]] = {"passed": False, "outcome": "error",
+                                                  "message": str(err), "output": "", "seconds": 0}
+            out["seconds"] = time.time() - start
+            return out
+        for ex in spec["exercises"]:
+            work = Path(tmp) / f"work-{ex['test_id']}"  # a fresh working copy per exercise
+            work.mkdir()
+            for name, data in task["files"].items():
+                (work / name).write_bytes(data)
+            outdir = Path(tmp) / "out"
+            outdir.mkdir(exist_ok=True)
+            job = {"exercise": ex["test_id"], "test": ex["test_source"],
+                   "solutions": [[g, solutions[g]] for g in ex["solution_ids"] if g in solutions],
+                   "workdir": str(work), "outdir": str(outdir), "timeout": task["timeout"],
+                   "memory_bytes": task["memory_bytes"], "file_bytes": task["file_bytes"],
+                   "sandbox": task["sandbox"], "hide": task["hide"], "keep": [str(work)]}
+            result = zygote.run(job)
+            if result is None:  # the zygote itself died: never the student's fault alone
+                result = {"passed": False, "outcome": "error", "output": "", "seconds": 0,
+                          "message": "the grading process died; grade this exercise again"}
+                close_zygotes()
+                zygote = _zygote(spec["setup"], task["sandbox"])
+            used = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
+            if used > task["file_bytes"]:
+                result["message"] = (result.get("message", "") +
+                                     f" (wrote {used / 2**20:.0f} MiB into its working folder)").strip()
+            out["outcomes"][ex["test_id"]] = result
+            shutil.rmtree(work, ignore_errors=True)
+    out["seconds"] = time.time() - start
+    return out
+
+
+# -- collecting submissions --------------------------------------------------------------------
+@dataclass
+class Submission:
+    student: str
+    lesson: str
+    path: Path | None  # the notebook; None when it is missing
+    problem: str | None = None  # why it cannot be graded (0 points and this note)
+
+
+def collect(submissions: Path, lessons: list[str], log=print) -> tuple[list[Submission], list[str]]:
+    """Every submission under ``submissions`` for ``lessons``, with the ones that cannot be
+    graded (misnamed, unreadable) kept as such; and the errors (folders that are no student,
+    files for no known lesson)."""
+    known = lesson_notebooks()
+    found: list[Submission] = []
+    errors: list[str] = []
+    for student_dir in sorted(submissions.iterdir()):
+        name = student_dir.name
+        if not student_dir.is_dir():
+            errors.append(f"{name!r} is not a student folder (expected <student id>/<lesson>/...)")
+            continue
+        if not STUDENT_ID.fullmatch(name):
+            errors.append(f"folder {name!r} skipped: a student id is letters, digits, . _ - "
+                          "(no spaces, no newlines)")
             continue
         try:
-            submitted = nbformat.read(sub_dir / name, as_version=4)
-        except Exception as err:  # unreadable JSON: nbgrader will report it too
-            return [f"{name} is not a readable notebook ({type(err).__name__})"]
-        given = {grading.nbgrader_meta(c).get("grade_id"): c.source
-                 for c in nbformat.read(release_dir / name, as_version=4).cells
-                 if grading.nbgrader_meta(c).get("locked")}
-        handed_in = {grading.nbgrader_meta(c).get("grade_id"): c.source for c in submitted.cells}
-        for gid, source in given.items():
-            if gid in handed_in and handed_in[gid].strip() != source.strip():
-                notes.append(f"locked cell {gid} was edited (restored before grading)")
-            elif gid not in handed_in:
-                notes.append(f"locked cell {gid} was deleted (restored before grading)")
-    return notes
+            entries = sorted(student_dir.iterdir())
+        except OSError as err:
+            errors.append(f"{name}: cannot read the folder ({err.strerror})")
+            continue
+        for entry in entries:
+            stem = entry.name[:-6] if entry.name.endswith(".ipynb") else entry.name
+            lesson = stem if stem in known else next(
+                (l for l in known if stem.split("_", 1)[0] == l.split("_", 1)[0]
+                 and stem[:2].isdigit()), None)
+            if entry.name.startswith(".") or (entry.is_file() and not entry.name.endswith(".ipynb")):
+                continue
+            if lesson is None:
+                errors.append(f"{name}/{entry.name}: not a submission for a known lesson "
+                              f"({', '.join(known)})")
+                continue
+            if lesson not in lessons:
+                continue
+            expected = known[lesson].name
+            if entry.is_dir():
+                nb = entry / expected
+                others = sorted(p.name for p in entry.glob("*.ipynb"))
+                if entry.name != lesson:
+                    found.append(Submission(name, lesson, None, f"folder {entry.name!r} should be "
+                                            f"named {lesson!r}; 0 points, review by hand"))
+                elif not nb.is_file():
+                    found.append(Submission(name, lesson, None, f"no notebook named {expected} in "
+                                            f"the submission (found: {', '.join(others) or 'none'}); "
+                                            "0 points"))
+                else:
+                    found.append(Submission(name, lesson, nb))
+            elif entry.name != expected:
+                found.append(Submission(name, lesson, None, f"{entry.name} should be named "
+                                        f"{expected}; 0 points, review by hand"))
+            else:
+                found.append(Submission(name, lesson, entry))
+    seen = {}
+    for s in found:  # <student>/<lesson>/ and <student>/<lesson>.ipynb both there: keep the folder
+        key = (s.student, s.lesson)
+        if key in seen and seen[key].path is not None and seen[key].path.parent.name == s.lesson:
+            continue
+        seen[key] = s
+    return [seen[k] for k in sorted(seen)], errors
 
 
-def _grade_one(course_dir: Path, student: str, assignment: str, sub_dir: Path, hide: list[Path],
-               timeout: int, memory_gib: float, file_mib: float, use_sandbox: bool) -> Graded:
-    start = time.time()
-    max_scores = _max_scores(course_dir, assignment)
-    graded = Graded(student, assignment, dict.fromkeys(max_scores, 0.0), max_scores)
-    expected = sorted(p.name for p in (course_dir / "release" / assignment).glob("*.ipynb"))
-    present = sorted(p.name for p in sub_dir.glob("*.ipynb"))
-    if not set(expected) & set(present):
-        graded.notes.append(f"no notebook named {', '.join(expected)} in the submission: 0 points")
-        return graded
-    graded.notes += _edited_locked_cells(course_dir / "release" / assignment, sub_dir, expected)
-    master_db = course_dir / "gradebook.db"
-    before = _sha256(master_db)
-    backup = master_db.read_bytes()
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as work, \
-            tempfile.TemporaryDirectory(prefix="course-gradebook-") as db_dir:
-        scratch, db_dir = Path(work) / "course", Path(db_dir)
-        scratch_db = db_dir / "gradebook.db"
-        shutil.copy2(master_db, scratch_db)
-        shutil.copytree(sub_dir, scratch / "submitted" / student / assignment,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        env = dict(os.environ)
-        if use_sandbox:
-            # the kernel sees its own working copy, nothing else of /tmp, no course files
-            _sandbox_kernelspec(Path(work) / "jupyter", hide + [db_dir], [Path(work)])
-            env["JUPYTER_PATH"] = os.pathsep.join([str(Path(work) / "jupyter"),
-                                                   env.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)
-        write_config(scratch, scratch_db, timeout, SANDBOX_KERNEL if use_sandbox else None)
-        n_cells = sum(c.cell_type == "code" for c in nbformat.read(
-            course_dir / "release" / assignment / expected[0], as_version=4).cells)
-        done = _run_nbgrader(["autograde", assignment, "--student", student, "--create", "--force"],
-                             cwd=scratch, env=env, timeout=timeout * (n_cells + 4),
-                             limits=_limits(memory_gib, file_mib))
-        if _sha256(master_db) != before:
-            master_db.write_bytes(backup)
-            graded.notes.append("the course gradebook changed while this submission ran: "
-                                "change undone, submission flagged for review")
-        out_dir = scratch / "autograded" / student / assignment
-        graded_nbs = [out_dir / name for name in expected if (out_dir / name).is_file()]
-        if done.returncode != 0 or not graded_nbs:
-            tail = done.stdout.strip().splitlines()[-3:]
-            graded.notes.append(f"nbgrader autograde did not finish (exit {done.returncode}): "
-                                f"{' | '.join(tail)}; 0 points, review by hand")
-            graded.seconds = time.time() - start
-            return graded
-        from_nb = {}
-        for path in graded_nbs:
-            from_nb.update(_scores_from_notebook(path, max_scores))
-        from nbgrader.api import Gradebook
-        with Gradebook("sqlite:///" + str(scratch_db)) as gb_s:
-            sub = gb_s.find_submission(assignment, student)
-            from_db = {g.name: float(g.auto_score or 0) for nb in sub.notebooks for g in nb.grades
-                       if g.name in max_scores}
-        for gid, points in from_nb.items():
-            points = min(max(points, 0.0), max_scores[gid])
-            if abs(from_db.get(gid, -1) - points) > 1e-9:
-                graded.notes.append(f"{gid}: the scratch gradebook says {from_db.get(gid)}, the "
-                                    f"graded notebook {points}; kept {points}")
-            graded.scores[gid] = points
-        _merge_into_gradebook(course_dir, scratch_db, graded)
-        target = course_dir / "autograded" / student / assignment
-        shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(out_dir, target, ignore=shutil.ignore_patterns("*.bin", "*.npy", "*.pt"))
-        used = sum(p.stat().st_size for p in Path(work).rglob("*") if p.is_file())
-        if used > file_mib * 2**20:
-            graded.notes.append(f"wrote {used / 2**20:.0f} MiB into its working folder (deleted)")
-    graded.seconds = time.time() - start
-    return graded
+def read_solutions(path: Path, spec: LessonSpec) -> tuple[dict[str, str], list[str]]:
+    """The student's solution cells by grade_id, and notes (unreadable, cells missing, edited
+    locked cells). Raises ValueError when the notebook cannot be read at all."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except PermissionError as err:
+        raise ValueError(f"the notebook cannot be read ({err.strerror}); 0 points") from None
+    except Exception as err:  # noqa: BLE001 (anything unreadable: JSON, schema, encoding)
+        raise ValueError(f"not a readable notebook ({type(err).__name__}); 0 points") from None
+    solutions, notes = {}, []
+    wanted = {g for e in spec.exercises for g in e.solution_ids}
+    tests = {e.test_id for e in spec.exercises}
+    for cell in nb.get("cells", []):
+        gid = grading.nbgrader_meta(cell).get("grade_id")
+        if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
+            continue
+        if gid in wanted and gid not in solutions:
+            solutions[gid] = cell.source
+        elif gid in tests and cell.source.strip() not in {
+                grading.strip_hidden_tests(e.test_source).strip()
+                for e in spec.exercises if e.test_id == gid}:
+            notes.append(f"locked cell {gid} was edited (ignored: the tests come from the source)")
+    missing = sorted(wanted - set(solutions))
+    if missing:
+        notes.append(f"solution cell(s) missing: {', '.join(missing)}")
+    return solutions, notes
+
+
+def _make_task(sub: Submission, spec: LessonSpec, solutions: dict[str, str], hide: list[str],
+               timeout: int, memory_gib: float, file_mib: float, use_sandbox: bool) -> dict:
+    files = {}
+    folder = sub.path.parent
+    budget = 16 * 2**20  # what the student handed in beside the notebook travels too, up to this
+    if folder.name == sub.lesson:
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and not p.name.startswith(".") and p.stat().st_size <= budget:
+                budget -= p.stat().st_size
+                files[p.name] = p.read_bytes()
+    files[sub.path.name] = sub.path.read_bytes()
+    return {"student": sub.student, "lesson": sub.lesson, "solutions": solutions,
+            "spec": {"setup": spec.setup, "exercises": [e.__dict__ for e in spec.exercises]},
+            "files": files, "timeout": int(timeout), "memory_bytes": int(memory_gib * 2**30),
+            "file_bytes": int(file_mib * 2**20), "sandbox": bool(use_sandbox), "hide": hide}
+
+
+def _run_tasks(tasks: list[dict], jobs: int, scheduler: str | None, log=print) -> list[dict]:
+    """Every task, in parallel on this machine (``jobs`` at a time) or on a Dask cluster."""
+    if not tasks:
+        return []
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler, timeout=30) as client:
+            log(f"grading on the Dask cluster at {scheduler} "
+                f"({len(client.scheduler_info()['workers'])} workers)")
+            futures = client.map(grade_task, tasks, pure=False)
+            return client.gather(futures)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(task):
+        return grade_task(task)
+
+    if jobs <= 1:
+        try:
+            return [run(t) for t in tasks]
+        finally:
+            close_zygotes()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        try:
+            return list(pool.map(run, tasks))
+        finally:
+            for _ in range(jobs):  # each thread closes its own zygotes
+                pool.submit(close_zygotes)
+
+
+def _graded_from(result: dict, spec: LessonSpec, notes: list[str], flags: list[str]) -> Graded:
+    g = Graded(result["student"], result["lesson"], dict.fromkeys(spec.max_scores, 0.0),
+               spec.max_scores, list(notes), result.get("seconds", 0.0), result["outcomes"])
+    g.notes += result.get("notes", [])
+    for e in spec.exercises:
+        r = result["outcomes"].get(e.test_id, {})
+        if r.get("passed"):
+            g.scores[e.test_id] = e.points
+        elif r.get("outcome") in ("timeout", "crash", "tampered", "error") or \
+                str(r.get("message", "")).startswith("tampering"):
+            g.notes.append(f"{e.test_id}: {r.get('message')}")
+        if os.environ.get("COURSE_GRADE_DEBUG") and not r.get("passed"):
+            g.notes.append(f"[debug] {e.test_id}: {r.get('message')} | {r.get('output', '')[-500:]}")
+    g.notes += flags
+    return g
 
 
 def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
               lessons: list[str] | None = None, timeout: int = 120, memory_gib: float = 6.0,
               file_mib: float = 256.0, csv_path: Path | None = None, feedback: bool = True,
-              use_sandbox: bool | None = None, log=print) -> list[Graded]:
+              use_sandbox: bool | None = None, jobs: int = 1, scheduler: str | None = None,
+              log=print) -> list[Graded]:
     """Grade ``submissions/<student>/<lesson>/<lesson>.ipynb`` (nbgrader's ``submitted``
-    layout; ``submissions/<student>/<lesson>.ipynb`` is accepted too) against the release in
-    ``course_dir``; write the course's gradebook, feedback
-    (``course_dir/feedback``) and a grades CSV (nbgrader's export)."""
+    layout; ``submissions/<student>/<lesson>.ipynb`` is accepted too) against the source in
+    ``course_dir``; write the course's gradebook, feedback (``course_dir/feedback``) and a
+    grades CSV. Raises ValueError when there is nothing to grade or a folder is not a
+    submission (after grading the rest), FileNotFoundError for a missing folder or release."""
     submissions, course_dir = Path(submissions).resolve(), Path(course_dir).resolve()
+    if csv_path is not None:  # never leave an earlier run's grades looking like this run's
+        csv_path = Path(csv_path).resolve()
+        for stale in (csv_path, csv_path.with_name(csv_path.stem + "_by_exercise.csv")):
+            stale.unlink(missing_ok=True)
     if not submissions.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions}; expected "
                                 "<folder>/<student id>/<lesson>/<lesson>.ipynb")
@@ -528,55 +720,138 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
     elif not use_sandbox:
         log("WARNING: grading without the sandbox (asked for): submissions could read the course "
             "directory and the hidden tests.")
-    hide = [course_dir, submissions, Path(tempfile.gettempdir())] + \
-        [REPO / d for d in ("notebooks", "tests", ".git", "build", "grading")]
-    results = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
-        student = student_dir.name
-        if not STUDENT_ID.match(student):
-            log(f"skipped folder {student_dir.name!r}: a student id is letters, digits, . _ -")
+    subs, errors = collect(submissions, wanted, log)
+    for err in errors:
+        log(f"ERROR {err}")
+    if not subs:
+        raise ValueError(f"no submissions found under {submissions} for {', '.join(wanted)}"
+                         + (f" ({len(errors)} error(s) above)" if errors else ""))
+    specs = {lesson: course_lesson_spec(course_dir, lesson) for lesson in sorted({s.lesson for s in subs})}
+    hide = _sandbox_paths(course_dir, submissions)
+    tasks, pre = [], {}
+    for sub in subs:
+        spec = specs[sub.lesson]
+        notes, solutions = [], {}
+        if sub.problem is None:
+            try:
+                solutions, notes = read_solutions(sub.path, spec)
+            except ValueError as err:
+                sub.problem = str(err)
+        if sub.problem is not None:
+            pre[(sub.student, sub.lesson)] = Graded(sub.student, sub.lesson,
+                                                    dict.fromkeys(spec.max_scores, 0.0),
+                                                    spec.max_scores, [sub.problem])
             continue
-        for lesson in wanted:
-            sub_dir, flat = student_dir / lesson, student_dir / f"{lesson}.ipynb"
-            if not sub_dir.is_dir() and not flat.is_file():
-                continue
-            if not (course_dir / "release" / lesson).is_dir():
-                raise FileNotFoundError(f"{lesson} has no release in {course_dir}: run "
-                                        f"`course grade release {lesson}` first")
-            with tempfile.TemporaryDirectory(prefix="course-grade-flat-") as flat_dir:
-                if not sub_dir.is_dir():  # <student>/<lesson>.ipynb: accepted as well
-                    sub_dir = Path(flat_dir)
-                    shutil.copy2(flat, sub_dir / flat.name)
-                graded = _grade_one(course_dir, student, lesson, sub_dir, hide, timeout,
-                                    memory_gib, file_mib, use_sandbox)
-            log(f"{student:20s} {lesson:28s} {graded.total:5.1f} / {graded.max_total:4.1f}"
-                f"   ({graded.seconds:.0f} s){'  ' + '; '.join(graded.notes) if graded.notes else ''}")
-            results.append(graded)
-    if not results:
-        log(f"no submissions found under {submissions} for {', '.join(wanted)}")
-        return results
+        flags = [f"review by hand: {gid} touches " + ", ".join(f)
+                 for gid, src in sorted(solutions.items()) if (f := runner.review_flags(src))]
+        pre[(sub.student, sub.lesson)] = (notes, flags)
+        tasks.append(_make_task(sub, spec, solutions, hide, timeout, memory_gib, file_mib,
+                                use_sandbox))
+    log(f"grading {len(tasks)} submission(s), {sum(len(specs[t['lesson']].exercises) for t in tasks)} "
+        f"exercises, {'on ' + scheduler if scheduler else f'{jobs} at a time'}"
+        f"{'' if use_sandbox else ', NO sandbox'}")
+    results = {(r["student"], r["lesson"]): r for r in _run_tasks(tasks, jobs, scheduler, log)}
+    graded = []
+    for key in sorted(pre):
+        if isinstance(pre[key], Graded):
+            g = pre[key]
+        else:
+            notes, flags = pre[key]
+            g = _graded_from(results[key], specs[key[1]], notes, flags)
+        log(f"{g.student:20s} {g.assignment:28s} {g.total:5.1f} / {g.max_total:4.1f}"
+            f"   ({g.seconds:.1f} s){'  ' + '; '.join(g.notes) if g.notes else ''}")
+        graded.append(g)
+    _record_in_gradebook(course_dir, graded)
     if feedback:
-        for lesson in sorted({g.assignment for g in results}):
-            done = _run_nbgrader(["generate_feedback", lesson, "--force"], cwd=course_dir)
-            if done.returncode != 0:
-                log(f"nbgrader generate_feedback {lesson} failed:\n{done.stdout[-2000:]}")
+        for g in graded:
+            write_feedback(course_dir, g, specs[g.assignment])
     if csv_path is not None:
-        csv_path = Path(csv_path).resolve()
-        done = _run_nbgrader(["export", f"--to={csv_path}"], cwd=course_dir)
-        if done.returncode != 0:
-            raise RuntimeError(f"nbgrader export failed:\n{done.stdout[-2000:]}")
-        _write_details(results, csv_path.with_name(csv_path.stem + "_by_exercise.csv"))
-    return results
+        _write_grades(graded, csv_path)
+        _write_details(graded, csv_path.with_name(csv_path.stem + "_by_exercise.csv"))
+    if errors:
+        raise ValueError(f"{len(errors)} folder(s) or file(s) could not be graded: "
+                         + "; ".join(errors) + " (every other submission was graded)")
+    return graded
+
+
+def _record_in_gradebook(course_dir: Path, graded: list[Graded]) -> None:
+    """The scores into nbgrader's gradebook (a regrade replaces the earlier ones)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SAWarning
+
+    _ensure_venv_on_path()
+    url = "sqlite:///" + str(course_dir / "gradebook.db")
+    with Gradebook(url) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        for g in graded:
+            gb.update_or_create_student(g.student)
+            try:
+                gb.remove_submission(g.assignment, g.student)
+            except MissingEntry:
+                pass
+            gb.add_submission(g.assignment, g.student)
+            for nb in gb.find_submission(g.assignment, g.student).notebooks:
+                for grade in nb.grades:
+                    if grade.name in g.scores:
+                        grade.auto_score = g.scores[grade.name]
+                        grade.needs_manual_grade = False
+            gb.db.commit()
+
+
+def _write_grades(results: list[Graded], path: Path) -> None:
+    """One row per submission, sorted: the same file whatever the parallelism."""
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["student_id", "assignment", "score", "max_score", "needs_review", "notes"])
+        for g in sorted(results, key=lambda g: (g.student, g.assignment)):
+            out.writerow([g.student, g.assignment, f"{g.total:g}", f"{g.max_total:g}",
+                          "yes" if any(n.startswith(("review", "grader problem")) or "review by hand" in n
+                                       for n in g.notes) else "no",
+                          "; ".join(g.notes)])
+
+
+def _outcome_text(r: dict) -> str:
+    return {"pass": "passed", "fail": "failed", "timeout": "timed out", "crash": "crashed",
+            "tampered": "tampered with grading", "error": "grader error"}.get(r.get("outcome"), "not run")
+
+
+def write_feedback(course_dir: Path, g: Graded, spec: LessonSpec) -> Path:
+    """One HTML page: each exercise's points, what happened and the failing check's message
+    (never the tests' code)."""
+    rows = []
+    for e in spec.exercises:
+        r = g.outcomes.get(e.test_id, {})
+        rows.append(f"<tr><td>{html.escape(e.test_id)}</td><td>{g.scores.get(e.test_id, 0):g} / "
+                    f"{e.points:g}</td><td>{html.escape(_outcome_text(r))}</td>"
+                    f"<td><pre>{html.escape(str(r.get('message', ''))[:1500])}</pre></td></tr>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in g.notes)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(g.assignment)}: "
+            f"{html.escape(g.student)}</title></head><body><h1>{html.escape(g.assignment)}</h1>"
+            f"<p>Student: {html.escape(g.student)}. Score: <b>{g.total:g} / {g.max_total:g}</b>.</p>"
+            "<table border='1' cellpadding='4'><tr><th>exercise</th><th>points</th><th>outcome</th>"
+            f"<th>message</th></tr>{''.join(rows)}</table>"
+            + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "") +
+            "<p>Each exercise was graded on its own: your solution cells' functions were loaded "
+            "into a fresh Python process with the lesson's set-up and its test cell was run "
+            "there. Only definitions (imports, functions, classes, constants) are loaded; other "
+            "top-level statements are not run.</p></body></html>")
+    out = course_dir / "feedback" / g.student / g.assignment / (spec.notebook[:-6] + ".html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page)
+    return out
 
 
 def _write_details(results: list[Graded], path: Path) -> None:
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["student_id", "assignment", "exercise", "score", "max_score", "notes"])
-        for g in results:
+        out.writerow(["student_id", "assignment", "exercise", "score", "max_score", "outcome",
+                      "message"])
+        for g in sorted(results, key=lambda g: (g.student, g.assignment)):
             for gid, max_score in g.max_scores.items():
-                out.writerow([g.student, g.assignment, gid, g.scores.get(gid, 0.0), max_score,
-                              "; ".join(g.notes)])
+                r = g.outcomes.get(gid, {})
+                out.writerow([g.student, g.assignment, gid, f"{g.scores.get(gid, 0.0):g}",
+                              f"{max_score:g}", _outcome_text(r) if r else "not graded",
+                              str(r.get("message", "; ".join(g.notes)))[:500]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -642,13 +917,19 @@ def build_submission(sample: Sample, release_nb, source_nb):
     return nb
 
 
-def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print,
-             use_sandbox: bool | None = None) -> int:
+def selftest(samples_dir: Path = SAMPLES, timeout: int = 10, log=print,
+             use_sandbox: bool | None = None, jobs: int = 2, scheduler: str | None = None) -> int:
     """Release, grade every sample submission as a class would be graded, and compare each
     exercise's score with the sample's expected one. Returns 0 when all match."""
+    if not Path(samples_dir).is_dir():
+        raise FileNotFoundError(f"no samples folder at {samples_dir}")
     samples = [read_sample(p) for p in sorted(Path(samples_dir).glob("*.py"))]
     if not samples:
         raise FileNotFoundError(f"no sample submissions (*.py) in {samples_dir}")
+    unknown = sorted({s.lesson for s in samples} - set(lesson_notebooks()))
+    if unknown:
+        raise ValueError(f"samples for unknown lesson(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(lesson_notebooks())}")
     use_sandbox = sandbox.available() if use_sandbox is None else use_sandbox
     failures = []
     with tempfile.TemporaryDirectory(prefix="course-grade-selftest-") as tmp:
@@ -660,10 +941,10 @@ def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print,
             target = subs / s.name / (s.lesson if s.layout == "nbgrader" else "") / released[s.lesson].name
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(build_submission(s, rel, src), target)
-        log(f"grading {len(samples)} sample submissions ({'sandboxed kernels' if use_sandbox else 'NO sandbox'}, "
-            f"{timeout} s per cell)")
+        log(f"grading {len(samples)} sample submissions ({'sandboxed' if use_sandbox else 'NO sandbox'}, "
+            f"{timeout} s per exercise)")
         results = autograde(subs, course, timeout=timeout, csv_path=Path(tmp) / "grades.csv",
-                            use_sandbox=use_sandbox, log=log)
+                            use_sandbox=use_sandbox, jobs=jobs, scheduler=scheduler, log=log)
         got = {(g.student, g.assignment): g for g in results}
         with open(Path(tmp) / "grades.csv") as fh:
             exported = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}
@@ -687,9 +968,7 @@ def selftest(samples_dir: Path = SAMPLES, timeout: int = 30, log=print,
                 failures.append(f"{s.name}: the grader should note {s.expected_note!r}; "
                                 f"its notes: {g.notes}")
             if s.sandboxed_output:
-                nb_path = course / "autograded" / s.name / s.lesson / released[s.lesson].name
-                text = "".join(o.get("text", "") for c in nbformat.read(nb_path, as_version=4).cells
-                               for o in c.get("outputs", []))
+                text = "".join(str(r.get("output", "")) for r in g.outcomes.values())
                 line = next((ln for ln in text.splitlines() if s.sandboxed_output.split(":")[0] in ln), "")
                 if use_sandbox and s.sandboxed_output not in text:
                     failures.append(f"{s.name}: its output should say {s.sandboxed_output!r} in the "

@@ -70,7 +70,15 @@ def _inside(hide: list[str], keep: list[str], kernel_argv: list[str]) -> None:
     """Runs as root of the new namespaces: cover, re-bind, exec the kernel."""
     if "-f" in kernel_argv:  # the connection file the grader wrote for this kernel (often in /tmp)
         keep = keep + [os.path.realpath(kernel_argv[kernel_argv.index("-f") + 1])]
-    keep = keep + _needed()
+    cover(hide, keep)
+    os.execvp(kernel_argv[0], kernel_argv)
+
+
+def cover(hide: list[str], keep: list[str]) -> None:
+    """As root of new user and mount namespaces: cover every ``hide`` folder with an empty
+    tmpfs, bind every ``keep`` path (and what the interpreter needs) back where it was."""
+    hide = [os.path.realpath(h) for h in hide]
+    keep = [os.path.realpath(k) for k in keep] + _needed()
     hide = [h for h in dict.fromkeys(hide) if os.path.isdir(h)]
     keep = [k for k in dict.fromkeys(keep) if os.path.exists(k)]
     # Open every kept path before anything is covered: /proc/self/fd/N still reaches it after.
@@ -101,7 +109,6 @@ def _inside(hide: list[str], keep: list[str], kernel_argv: list[str]) -> None:
             _mount(libc, f"/proc/self/fd/{fds[path]}".encode(), path, None, MS_BIND | MS_REC, None)
     for fd in fds.values():
         os.close(fd)
-    os.execvp(kernel_argv[0], kernel_argv)
 
 
 @functools.lru_cache(maxsize=1)

@@ -120,7 +120,8 @@ def test_samples_parse_and_name_real_cells():
     source_nb = nbformat.read(LESSONS["05_cam_resnet18"], as_version=4)
     samples = [grader.read_sample(p) for p in sorted(grader.SAMPLES.glob("*.py"))]
     assert {s.name for s in samples} >= {"full", "untouched", "partial", "raises", "loops",
-                                        "resources", "hostile"}
+                                        "resources", "hostile", "transformer", "monkeypatch",
+                                        "lying", "crashes", "stubborn"}
     for s in samples:
         nb = grader.build_submission(s, release_nb, source_nb)
         ids = {grading.nbgrader_meta(c).get("grade_id") for c in nb.cells}
@@ -138,18 +139,46 @@ def test_sample_errors_are_clear(tmp_path):
         grader.build_submission(grader.read_sample(bad), nb, nb)
 
 
-def test_scores_follow_nbgrader_rule(tmp_path):
-    """Error or stderr in a test cell: 0; a clean cell: full marks (what the grader keeps)."""
-    nb = _exercise_nb("    return x", TEST_BODY)
-    test = nb.cells[3]
-    path = tmp_path / "graded.ipynb"
-    for outputs, want in [([], 2.0),
-                          ([nbformat.v4.new_output("error", ename="AssertionError", evalue="",
-                                                   traceback=[])], 0.0),
-                          ([nbformat.v4.new_output("stream", name="stderr", text="warning")], 0.0)]:
-        test.outputs = outputs
-        nbformat.write(nb, path)
-        assert grader._scores_from_notebook(path, {"f_tests": 2.0}) == {"f_tests": want}
+def test_definitions_only_keeps_defs_imports_and_constants():
+    from course_tools import exercise_runner as runner
+
+    src = ("%matplotlib inline\nimport math\nEPS = 1e-12\n\ndef f(x):\n    return x\n\n"
+           "get_ipython().input_transformers_post.append(lambda lines: ['pass'])\n"
+           "torch.allclose = lambda *a, **k: True\nprint('hi')\n")
+    code, dropped = runner.definitions_only(src)
+    assert "def f" in code and "import math" in code and "EPS = 1e-12" in code
+    assert "get_ipython" not in code and "allclose" not in code and "print" not in code
+    assert len(dropped) == 3
+    flags = " ".join(runner.review_flags(src))
+    assert "IPython" in flags and "assigns torch.allclose" in flags
+    assert runner.review_flags("def f(x):\n    return x + 1\n") == []
+
+
+def test_collect_rejects_bad_names_and_keeps_broken_submissions(tmp_path):
+    lesson = "05_cam_resnet18"
+    subs = tmp_path / "subs"
+    (subs / "ok" / lesson).mkdir(parents=True)
+    (subs / "ok" / lesson / f"{lesson}.ipynb").write_text("{not json")
+    (subs / "newline\n" / lesson).mkdir(parents=True)
+    (subs / "misnamed" / lesson).mkdir(parents=True)
+    (subs / "misnamed" / lesson / "mine.ipynb").write_text("{}")
+    (subs / "stray").mkdir()
+    (subs / "stray" / "99_unknown.ipynb").write_text("{}")
+    found, errors = grader.collect(subs, [lesson])
+    by = {s.student: s for s in found}
+    assert by["ok"].path is not None and by["misnamed"].problem and "mine.ipynb" in by["misnamed"].problem
+    assert any("newline" in e for e in errors) and any("99_unknown" in e for e in errors)
+    spec = grader.lesson_spec(nbformat.read(LESSONS[lesson], as_version=4), lesson, f"{lesson}.ipynb")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        grader.read_solutions(by["ok"].path, spec)
+
+
+def test_every_lesson_declares_its_exercise_setup():
+    for lesson, path in LESSONS.items():
+        nb = nbformat.read(path, as_version=4)
+        cells = grader.setup_cells(nb)
+        assert cells and all(c.cell_type == "code" for c in cells), lesson
+        assert not any(grading.is_solution(c) or grading.is_test(c) for c in cells), lesson
 
 
 def test_autograde_errors_name_what_is_missing(tmp_path):
@@ -158,6 +187,14 @@ def test_autograde_errors_name_what_is_missing(tmp_path):
     (tmp_path / "subs").mkdir()
     with pytest.raises(FileNotFoundError, match="course grade release"):
         grader.autograde(tmp_path / "subs", tmp_path / "course")
+    # an empty folder: an error, and no stale grades left behind claiming results
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "gradebook.db").write_bytes(b"")
+    stale = tmp_path / "grades.csv"
+    stale.write_text("student_id,assignment,score\nold,05_cam_resnet18,7\n")
+    with pytest.raises(ValueError, match="no submissions found"):
+        grader.autograde(tmp_path / "subs", tmp_path / "course", csv_path=stale)
+    assert not stale.exists()
 
 
 @pytest.mark.skipif(not sandbox.available(),

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("course_utils", "course_tools")
 # What a student's install does not have (requirements-student.lock).
 INSTRUCTOR_ONLY = ("course_tools", "nbgrader", "pytest", "captum", "pytorch_grad_cam", "torchcam",
-                   "nbval", "sqlalchemy", "cv2", "sphinx", "myst_nb", "playwright")
+                   "nbval", "sqlalchemy", "cv2", "sphinx", "myst_nb", "playwright", "dask",
+                   "distributed")
 
 
 def _module_name(path: Path) -> str:

