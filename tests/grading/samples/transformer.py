@@ -1,0 +1,13 @@
+# The issue's attack: exercise 1 is right, and its cell adds an IPython input transformer that
+# turns every later cell (the locked test cells included) into `pass`; exercises 2 and 3 are the
+# untouched stubs. Honest score: 3 of 7 (graded outside IPython, from definitions only).
+# lesson: 05_cam_resnet18
+# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=0
+# expected-note: review by hand: l05_all_class_cams touches IPython
+
+# %% l05_all_class_cams
+def class_activation_maps(features, fc_weight):
+    """CAMs of all classes: (N, K, h, w) features and (C, K) weights -> (N, C, h, w)."""
+    return torch.einsum("ck,nkhw->nchw", fc_weight, features)
+
+get_ipython().input_transformers_post.append(lambda lines: ["pass\n"])
