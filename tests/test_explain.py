@@ -17,13 +17,8 @@ from course_utils import explain as ex
 from course_utils.hooks import count_hooks
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny tensors: one thread (conftest.one_thread) avoids OpenMP spin-waiting on 2 cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------- tiny models

@@ -12,22 +12,17 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from lime import lime_image  # a lesson dependency: missing, it must fail, not skip
 from skimage import data as skdata
 from skimage.transform import resize
 from torch import nn
 
 from course_utils import explain as ex
 
-lime_image = pytest.importorskip("lime.lime_image")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny tensors: one thread (conftest.one_thread) avoids OpenMP spin-waiting on 2 cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_cnn(in_channels=3, classes=5, seed=0):

@@ -6,13 +6,8 @@ from torch import nn
 from course_utils.hooks import capture, count_hooks, eval_mode, frozen
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny tensors: one thread (conftest.one_thread) avoids OpenMP spin-waiting on 2 cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Net(nn.Module):

@@ -18,7 +18,9 @@ from torch import nn
 
 from course_utils import explain as ex
 from course_utils.hooks import count_hooks
-from test_explain import one_thread, tiny_cnn  # noqa: F401  (one_thread: autouse fixture)
+from test_explain import tiny_cnn
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def assert_maps_close(actual, expected):
