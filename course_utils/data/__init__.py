@@ -26,11 +26,11 @@ from .datasets import (CIFAR10_CLASSES, FOOD11_CLASSES, MNIST_CLASSES, CourseDat
 from .full import Food11Folder
 from .loader import DATASETS, load_dataset
 from .normalize import IMAGENET_MEAN, IMAGENET_STD, denormalize, imagenet_normalize
-from .sources import PHOTO_NAMES, load_photos, offline_mnist_arrays
+from .sources import PHOTO_NAMES, load_imagenet_samples, load_photos, offline_mnist_arrays
 
 __all__ = [
     "CIFAR10_CLASSES", "FOOD11_CLASSES", "MNIST_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD",
     "DATASETS", "PHOTO_NAMES", "CourseDataset", "TensorImageDataset", "Food11Folder",
-    "load_dataset", "load_photos", "mean_image_per_class", "imagenet_normalize", "denormalize",
+    "load_dataset", "load_photos", "load_imagenet_samples", "mean_image_per_class", "imagenet_normalize", "denormalize",
     "offline_mnist_arrays",
 ]

