@@ -1,0 +1,88 @@
+"""Every lesson, executed top to bottom in the full tier, and in the auto tier with part of the
+data present.
+
+The committed outputs come from the offline tier; nbval checks those. This test runs the lessons'
+full-tier code paths on format-true stand-ins (:mod:`fulltier_fixture`: real file formats, random
+pixels, random ImageNet weights), so a lesson that breaks for a student with the real data fails
+CI. It checks that each lesson runs without an error and says which tier it ran in; the numbers
+printed on random stand-ins mean nothing and are not compared.
+
+Run it alone with ``make full-tier`` (it is part of ``make test``). Marked ``fulltier``, so the
+unit suite (``make unit``) leaves it out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from fulltier_fixture import PARTS, cifar_md5_patch, write_full_tier
+
+pytestmark = pytest.mark.fulltier
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LESSONS = sorted(p.name for p in NOTEBOOKS.glob("0*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def full_tier(tmp_path_factory) -> dict[str, str]:
+    return write_full_tier(tmp_path_factory.mktemp("full"))
+
+
+def run_lesson(name: str, env: dict[str, str], tier: str, monkeypatch) -> str:
+    """Execute one lesson in a fresh kernel under ``COURSE_DATA=tier``; return its text output."""
+    for key, value in env.items():
+        if key != "CIFAR10_MD5":
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COURSE_DATA", tier)
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    patch = cifar_md5_patch(env["CIFAR10_MD5"])
+    if patch:  # the fixture's CIFAR-10 checksums, set before the lesson's first cell
+        nb.cells.insert(0, nbformat.v4.new_code_cell(patch))
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    started = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        pytest.fail(f"{name} failed under COURSE_DATA={tier}:\n{str(err)[-3000:]}")
+    print(f"{name}: {time.perf_counter() - started:.0f} s under COURSE_DATA={tier}")
+    return "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                     for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_runs_in_the_full_tier(name, full_tier, monkeypatch):
+    text = run_lesson(name, full_tier, "full", monkeypatch)
+    banner = re.search(r"\[course\] lesson (\d\d)\ntier: (\w+)", text)
+    assert banner, f"{name} printed no [course] banner"
+    expected = "any" if banner.group(1) == "01" else "full"
+    assert banner.group(2) == expected, f"{name} ran in the {banner.group(2)} tier"
+    assert "offline tier" not in text.split("\n", 2)[1]
+
+
+@pytest.fixture(scope="module")
+def food11_without_checkpoint(tmp_path_factory) -> dict[str, str]:
+    """food-11 and the ImageNet weights present; no full-tier food-11 or CIFAR checkpoint."""
+    return write_full_tier(tmp_path_factory.mktemp("partial"),
+                           only=("food11", "weights", "checkpoint:simple_cnn"))
+
+
+@pytest.mark.parametrize("name", ["04_food11_filter_explanation.ipynb", "06_gradcam.ipynb"])
+def test_auto_with_part_of_the_data_runs_offline_and_says_why(name, food11_without_checkpoint,
+                                                              monkeypatch):
+    """04: food-11 but no checkpoint trained on it; 06: VGG-19's weights and a full-tier
+    simple_cnn but no CIFAR-10. Each runs offline as a whole and names what is missing."""
+    text = run_lesson(name, food11_without_checkpoint, "auto", monkeypatch)
+    head = text.split("\n\n")[0]
+    assert "tier: offline (COURSE_DATA=auto" in head
+    assert "missing: " in head and "COURSE_DATA=full" not in head
+    missing = "food11_classifier" if name.startswith("04") else "CIFAR-10"
+    assert missing in head, head
