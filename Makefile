@@ -31,7 +31,7 @@ PERTURBED = ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MA
 NBVAL = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: install chromium course site site-test test unit nbval nbval-perturbed grading release autograde lab refresh train verify bench clean
+.PHONY: install chromium course site site-test test unit full-tier nbval nbval-perturbed grading release autograde lab refresh train verify bench clean
 
 install: $(STAMP)
 
@@ -63,13 +63,18 @@ site: install
 site-test: install chromium
 	$(TEST_ENV) $(BIN)/python -m pytest -q tests/test_site.py
 
-test: install chromium unit nbval nbval-perturbed grading
+test: install chromium unit full-tier nbval nbval-perturbed grading
 
 unit: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q tests
 
 nbval: install
 	$(TEST_ENV) $(NBVAL)
+
+# Every lesson executed top to bottom under COURSE_DATA=full on format-true stand-ins (real file
+# formats, random pixels, random ImageNet weights), and under auto with part of the data present.
+full-tier: install
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly -m fulltier tests/test_full_tier.py
 
 # The same committed outputs, re-computed under other arithmetic (see PERTURBED).
 nbval-perturbed: install
