@@ -52,11 +52,20 @@ def _verify(args) -> int:
 
 
 def _info(args) -> int:
-    from course_utils import config
+    from course_utils import config, lessons
 
+    tiers = {}
+    for lesson in lessons.LESSON_NEEDS:  # what each lesson would run on now, and what it lacks
+        try:
+            decision = lessons.decide(lesson)
+        except config.CourseDataError as err:
+            tiers[lesson] = {"tier": "error", "why": str(err)}
+            continue
+        tiers[lesson] = {"tier": decision.tier,
+                         "missing": [f"{n.what}: {n.how} ({n.cost})" for n in decision.missing]}
     print(json.dumps({"COURSE_DATA": config.requested_tier(), "data_dir": str(config.data_dir()),
                       "checkpoint_dir": str(config.checkpoint_dir()),
-                      "device": str(config.get_device())}, indent=2))
+                      "device": str(config.get_device()), "lessons": tiers}, indent=2))
     return 0
 
 
@@ -119,7 +128,8 @@ def main(argv=None) -> int:
     train.set_defaults(func=_train)
     verify = sub.add_parser("verify", help="check every checkpoint against the manifest")
     verify.set_defaults(func=_verify)
-    info = sub.add_parser("info", help="print the tier, folders and device in use")
+    info = sub.add_parser("info", help="print the tier, folders and device in use, and the "
+                          "tier each lesson would run in now (with what the full tier lacks)")
     info.set_defaults(func=_info)
     bench = sub.add_parser("bench", help="time the explanation methods against reference "
                            "libraries and the floor; write a Markdown table")
