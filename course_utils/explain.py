@@ -218,17 +218,30 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
                noise_level: float = 0.15, seed: int = 0, magnitude: str = "abs") -> torch.Tensor:
     """SmoothGrad: the class-score gradient averaged over noisy copies (Smilkov et al. 2017).
 
-    .. math:: \\hat M(x) = \\frac{1}{n}\\sum_{s=1}^{n}
-              \\frac{\\partial z_t}{\\partial x}\\big(x + \\varepsilon_s\\big),\\quad
+    .. math:: g_s = \\frac{\\partial z_t}{\\partial x}\\big(x + \\varepsilon_s\\big),\\quad
               \\varepsilon_s \\sim \\mathcal N(0, \\sigma^2),\\;
               \\sigma = \\text{noise\\_level}\\cdot(\\max x - \\min x)
 
+    .. math:: \\text{"abs"}:\\; M = \\max_c \\Big|\\frac{1}{n}\\sum_{s=1}^{n} g_s\\Big|,
+              \\qquad \\text{"square"}:\\; M = \\max_c \\frac{1}{n}\\sum_{s=1}^{n} g_s^2
+
     ``sigma`` is computed per image (the paper's "noise level" is a fraction of the input's
-    range). The *signed* gradients are averaged; only then is the magnitude taken
-    (``"abs"``: absolute value, ``"square"``: square, the paper's SmoothGrad-squared
-    variant), followed by the maximum over channels as in :func:`saliency_class_score`.
-    (captum's ``NoiseTunnel(Saliency(...))`` with ``abs=True`` takes the absolute value of
-    each sample *before* averaging: a different map.)
+    range). The two magnitudes average different things:
+
+    - ``"abs"`` (default), ``|mean g|``: the *signed* gradients are averaged and only then the
+      absolute value is taken, so a pixel whose gradient changes sign from one noisy copy to
+      the next partly cancels. This is **not** what captum's ``NoiseTunnel(Saliency(model))``
+      gives with its default ``abs=True``: there each sample's gradient is made absolute
+      *before* averaging, ``mean |g|``, which is never smaller (triangle inequality) and is
+      larger exactly where the signs disagree. ``NoiseTunnel(Saliency(model))`` with
+      ``abs=False``, then ``.abs()``, is this map (before the max over channels).
+    - ``"square"``, ``mean(g²)``: SmoothGrad-squared (Hooker et al. 2019, "A Benchmark for
+      Interpretability Methods in Deep Neural Networks"; captum's ``nt_type="smoothgrad_sq"``,
+      PAIR's ``saliency`` library): each sample's gradient is squared, then averaged. It equals
+      ``(mean g)² + var(g)`` over the samples, so it is not the square of the ``"abs"`` map.
+
+    Either way the maximum over the colour channels follows, as in
+    :func:`saliency_class_score`.
 
     The noise comes from a private ``torch.Generator`` seeded with ``seed`` and drawn on the
     CPU in float64, so the same noise is drawn for a given seed on any device and CPU kind, and
@@ -241,7 +254,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
         n_samples: number of noisy copies (paper: 50; 25 is usually enough).
         noise_level: noise standard deviation as a fraction of each image's value range.
         seed: seed of the noise.
-        magnitude: ``"abs"`` or ``"square"``.
+        magnitude: ``"abs"`` (``|mean g|``) or ``"square"`` (``mean(g²)``, SmoothGrad-squared).
 
     Returns:
         Tensor (N, H, W), non-negative.
@@ -260,9 +273,10 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
         # Drawn in float64: float32 normal draws differ in the last bit between CPU kernels
         # (AVX2, AVX-512, scalar); float64 draws are the same on all of them.
         noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
-        total += _input_gradient(model, x.detach() + sigma * noise, score)
-    mean = total / n_samples
-    mag = mean.abs() if magnitude == "abs" else mean.pow(2)
+        grad = _input_gradient(model, x.detach() + sigma * noise, score)
+        total += grad if magnitude == "abs" else grad.pow(2)
+    mean = total / n_samples  # mean g ("abs") or mean g² ("square")
+    mag = mean.abs() if magnitude == "abs" else mean
     return mag.amax(dim=1).detach()
 
 
