@@ -9,7 +9,9 @@ size. Always report :func:`mask_share_baseline` beside a score: a map that ignor
 already scores the object's share of the pixels.
 
 :func:`deletion_insertion` needs no mask: it asks the model itself whether the pixels a map
-ranks first are the ones its prediction depends on (lesson 08).
+ranks first are the ones its prediction depends on (lesson 08). :func:`sobel_edge_map` is a
+baseline map that knows nothing of any model: an explanation that scores no better than the
+image's edges says little about the model (Adebayo et al. 2018).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from ._core import forward as _forward
 from .explain import upsample_map
 
 __all__ = ["pointing_game", "mask_energy", "mask_share_baseline", "deletion_insertion",
-           "DeletionInsertion"]
+           "DeletionInsertion", "sobel_edge_map"]
 
 
 def _check_masks(masks: torch.Tensor) -> None:
@@ -274,3 +276,48 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target, maps: torch.Te
     fractions = torch.tensor(counts, dtype=torch.float64) / hw
     return DeletionInsertion(fractions, deletion, insertion,
                              _trapezoid(deletion, fractions), _trapezoid(insertion, fractions))
+
+
+# scikit-image's rgb2gray (ITU-R BT.709 luma) and sobel's smoothing weights [1, 2, 1] / 4.
+_GREY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+
+def sobel_edge_map(x: torch.Tensor) -> torch.Tensor:
+    """Edge magnitude of each image: a model-independent baseline map (Adebayo et al. 2018,
+    "Sanity Checks for Saliency Maps", Figure 1's Sobel edge detector).
+
+    .. math:: g = \\text{grey}(x), \\qquad
+              E = \\sqrt{\\tfrac{1}{2}\\big((S_x * g)^2 + (S_y * g)^2\\big)},\\qquad
+              S_x = \\tfrac{1}{4}\\begin{pmatrix}1&0&-1\\\\2&0&-2\\\\1&0&-1\\end{pmatrix},
+              \\; S_y = S_x^\\top
+
+    exactly ``skimage.filters.sobel(skimage.color.rgb2gray(image))``: grey = 0.2125 R +
+    0.7154 G + 0.0721 B (one-channel images are used as they are), border pixels repeated
+    (scipy's ``mode="reflect"`` with a 3 x 3 kernel), and the root of the *mean* of the two
+    squared derivatives. Computed in torch, on the images' device; nothing is normalised.
+    A saliency method whose maps look like this one, or score as well on the masks, may be
+    showing the image's edges rather than what the model uses.
+
+    Args:
+        x: images (N, C, H, W) with C = 1 or 3, float, finite.
+
+    Returns:
+        Tensor (N, H, W), non-negative, in the images' units (per pixel).
+    """
+    _check_images(None, x)
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"x must have 1 (grey) or 3 (RGB) channels, got {x.shape[1]} "
+                         f"(shape {tuple(x.shape)})")
+    x = x.detach()
+    if x.shape[1] == 3:
+        grey = torch.einsum("c,nchw->nhw", torch.tensor(_GREY_WEIGHTS, dtype=x.dtype,
+                                                        device=x.device), x)[:, None]
+    else:
+        grey = x
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    smooth = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device) / 4
+    edge = torch.tensor([1.0, 0.0, -1.0], dtype=x.dtype, device=x.device)
+    kx = torch.outer(smooth, edge)[None, None]     # derivative along columns
+    ky = torch.outer(edge, smooth)[None, None]     # along rows
+    gx, gy = F.conv2d(padded, kx)[:, 0], F.conv2d(padded, ky)[:, 0]
+    return ((gx * gx + gy * gy) / 2).sqrt()

@@ -1,10 +1,12 @@
 """Tests of course_utils.metrics on hand-made maps and masks."""
+import importlib
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from course_utils.metrics import mask_energy, mask_share_baseline, pointing_game
+from course_utils.metrics import mask_energy, mask_share_baseline, pointing_game, sobel_edge_map
 
 MASKS = torch.tensor([[[True, False], [False, False]],
                       [[False, False], [True, True]]])
@@ -153,3 +155,36 @@ def test_pointing_game_tolerance_with_ties_counts_each_tied_maximum_on_its_own()
     peaks[0, 110, 119 + 15] = 1.0
     peaks[1, 110, 119 + 16] = 1.0
     assert pointing_game(peaks, big, tolerance=15).tolist() == [1.0, 0.0]
+
+
+# --------------------------------------------------------------------------- Sobel baseline
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sobel_edge_map_matches_scikit_image(channels):
+    skimage = importlib.import_module("skimage")
+    importlib.import_module("skimage.filters")
+    importlib.import_module("skimage.color")
+    torch.manual_seed(0)
+    x = torch.rand(3, channels, 9, 13, dtype=torch.float64)
+    x[0] = 0.5                                        # a flat image: no edges at all
+    x[1, :, :, 6:] += 1.0                             # a vertical step
+    ours = sobel_edge_map(x)
+    images = [im.permute(1, 2, 0).numpy() for im in x]
+    grey = [skimage.color.rgb2gray(im) if channels == 3 else im[:, :, 0] for im in images]
+    ref = np.stack([skimage.filters.sobel(g) for g in grey])
+    assert ours.shape == (3, 9, 13) and ours.dtype == torch.float64
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-12, atol=1e-14)
+    assert float(ours[0].abs().max()) == 0.0
+    # float32 images agree to float32 rounding
+    np.testing.assert_allclose(sobel_edge_map(x.float()).numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_sobel_edge_map_input_checks():
+    with pytest.raises(ValueError, match="1 \\(grey\\) or 3 \\(RGB\\) channels"):
+        sobel_edge_map(torch.rand(1, 2, 4, 4))
+    with pytest.raises(ValueError, match="4-D batch"):
+        sobel_edge_map(torch.rand(3, 4, 4))
+    with pytest.raises(TypeError, match="floating-point"):
+        sobel_edge_map(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        sobel_edge_map(torch.full((1, 1, 4, 4), float("nan")))
