@@ -430,7 +430,8 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
             ((C, H, W) for one baseline for all images, or (N, C, H, W)).
         steps: number of points on the path (paper: 20 to 300).
         method: the quadrature, one of the above.
-        batch_size: path points per forward pass (speed and memory only).
+        batch_size: path points per forward pass (speed and memory only); at least one step,
+            i.e. the N images of one point on each path, runs per pass.
 
     Returns:
         :class:`IntegratedGradients` ``(attributions (N, C, H, W), gap (N,),
