@@ -14,8 +14,9 @@ Conventions shared by every function here (captum's and torch-cam's habits):
   come from :func:`torch.autograd.grad` (so ``param.grad`` is never touched) and every hook
   is removed, also when the model raises.
 
-Lessons: 02 (class prototypes), 03 (saliency), 04 (filter activation and visualization),
-05 (CAM), 06 (Grad-CAM), 07 (LIME), 08 (occlusion, as a baseline to judge the others).
+Lessons: 02 (class prototypes), 03 (saliency, SmoothGrad, Integrated Gradients), 04 (filter
+activation and visualization), 05 (CAM), 06 (Grad-CAM), 07 (LIME), 08 (occlusion, Guided
+Backprop and Guided Grad-CAM, as baselines and sanity checks for the others).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import warnings
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -44,7 +45,8 @@ from .layers import get_layer
 
 __all__ = [
     "saliency_sum_logits", "saliency_class_score", "saliency_loss", "smoothgrad",
-    "cam", "grad_cam", "upsample_map", "normalize_map",
+    "guided_backprop", "integrated_gradients", "IntegratedGradients",
+    "cam", "grad_cam", "guided_gradcam", "upsample_map", "normalize_map",
     "filter_activation", "filter_visualization", "class_prototypes",
     "lime_classifier_fn", "slic_segmenter", "explain_lime", "LimeResult", "occlusion", "predict",
 ]
@@ -218,17 +220,30 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
                noise_level: float = 0.15, seed: int = 0, magnitude: str = "abs") -> torch.Tensor:
     """SmoothGrad: the class-score gradient averaged over noisy copies (Smilkov et al. 2017).
 
-    .. math:: \\hat M(x) = \\frac{1}{n}\\sum_{s=1}^{n}
-              \\frac{\\partial z_t}{\\partial x}\\big(x + \\varepsilon_s\\big),\\quad
+    .. math:: g_s = \\frac{\\partial z_t}{\\partial x}\\big(x + \\varepsilon_s\\big),\\quad
               \\varepsilon_s \\sim \\mathcal N(0, \\sigma^2),\\;
               \\sigma = \\text{noise\\_level}\\cdot(\\max x - \\min x)
 
+    .. math:: \\text{"abs"}:\\; M = \\max_c \\Big|\\frac{1}{n}\\sum_{s=1}^{n} g_s\\Big|,
+              \\qquad \\text{"square"}:\\; M = \\max_c \\frac{1}{n}\\sum_{s=1}^{n} g_s^2
+
     ``sigma`` is computed per image (the paper's "noise level" is a fraction of the input's
-    range). The *signed* gradients are averaged; only then is the magnitude taken
-    (``"abs"``: absolute value, ``"square"``: square, the paper's SmoothGrad-squared
-    variant), followed by the maximum over channels as in :func:`saliency_class_score`.
-    (captum's ``NoiseTunnel(Saliency(...))`` with ``abs=True`` takes the absolute value of
-    each sample *before* averaging: a different map.)
+    range). The two magnitudes average different things:
+
+    - ``"abs"`` (default), ``|mean g|``: the *signed* gradients are averaged and only then the
+      absolute value is taken, so a pixel whose gradient changes sign from one noisy copy to
+      the next partly cancels. This is **not** what captum's ``NoiseTunnel(Saliency(model))``
+      gives with its default ``abs=True``: there each sample's gradient is made absolute
+      *before* averaging, ``mean |g|``, which is never smaller (triangle inequality) and is
+      larger exactly where the signs disagree. ``NoiseTunnel(Saliency(model))`` with
+      ``abs=False``, then ``.abs()``, is this map (before the max over channels).
+    - ``"square"``, ``mean(g²)``: SmoothGrad-squared (Hooker et al. 2019, "A Benchmark for
+      Interpretability Methods in Deep Neural Networks"; captum's ``nt_type="smoothgrad_sq"``,
+      PAIR's ``saliency`` library): each sample's gradient is squared, then averaged. It equals
+      ``(mean g)² + var(g)`` over the samples, so it is not the square of the ``"abs"`` map.
+
+    Either way the maximum over the colour channels follows, as in
+    :func:`saliency_class_score`.
 
     The noise comes from a private ``torch.Generator`` seeded with ``seed`` and drawn on the
     CPU in float64, so the same noise is drawn for a given seed on any device and CPU kind, and
@@ -241,7 +256,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
         n_samples: number of noisy copies (paper: 50; 25 is usually enough).
         noise_level: noise standard deviation as a fraction of each image's value range.
         seed: seed of the noise.
-        magnitude: ``"abs"`` or ``"square"``.
+        magnitude: ``"abs"`` (``|mean g|``) or ``"square"`` (``mean(g²)``, SmoothGrad-squared).
 
     Returns:
         Tensor (N, H, W), non-negative.
@@ -260,10 +275,208 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
         # Drawn in float64: float32 normal draws differ in the last bit between CPU kernels
         # (AVX2, AVX-512, scalar); float64 draws are the same on all of them.
         noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
-        total += _input_gradient(model, x.detach() + sigma * noise, score)
-    mean = total / n_samples
-    mag = mean.abs() if magnitude == "abs" else mean.pow(2)
+        grad = _input_gradient(model, x.detach() + sigma * noise, score)
+        total += grad if magnitude == "abs" else grad.pow(2)
+    mean = total / n_samples  # mean g ("abs") or mean g² ("square")
+    mag = mean.abs() if magnitude == "abs" else mean
     return mag.amax(dim=1).detach()
+
+
+# --------------------------------------------------------------------------- Guided Backprop
+
+class _PositiveGradient(torch.autograd.Function):
+    """Identity forward; backward lets only the positive part of the gradient through."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()  # a new tensor: later in-place ops cannot reach the ReLU's saved output
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.clamp_min(0)
+
+
+@contextmanager
+def _guided_relus(model: nn.Module) -> Iterator[list[int]]:
+    """Every ``nn.ReLU`` of ``model`` backpropagates only positive gradients inside the block.
+
+    A forward hook passes each ReLU call's output through :class:`_PositiveGradient`, so the
+    backward pass sees ``ReLU'(input) * clamp(grad, min=0)`` at every call: the ReLU's own
+    backward supplies the mask ``[input > 0]`` (read from its output, which in-place ReLUs
+    keep), the hook the ``clamp``. A module applied twice (ResNet's ``BasicBlock.relu``) is
+    hooked at each call. Yields a one-element list counting the ReLU calls; hooks are removed
+    in ``finally``.
+    """
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise TypeError(f"{type(model).__name__} has no nn.ReLU module: Guided Backprop changes "
+                        "the backward pass of each ReLU module, and a functional relu "
+                        "(F.relu, torch.relu, x.clamp(min=0)) cannot be hooked. Use nn.ReLU "
+                        "modules in the model.")
+    calls = [0]
+
+    def hook(module, inputs, output):
+        calls[0] += 1
+        return _PositiveGradient.apply(output)
+
+    handles = []
+    try:
+        for relu in relus:
+            handles.append(relu.register_forward_hook(hook))
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Guided Backpropagation (Springenberg et al. 2015, "Striving for Simplicity: The All
+    Convolutional Net").
+
+    The gradient of the target logit with respect to the input, except that at every ReLU the
+    backward pass lets through only **positive** gradients, and only where the forward input
+    was positive:
+
+    .. math:: R^{(l)} = [\\,a^{(l)} > 0\\,]\\cdot\\max\\big(R^{(l+1)}, 0\\big)
+
+    (plain backprop keeps only the first factor, the "deconvnet" only the second). Every
+    ``nn.ReLU`` module is modified through hooks, at each of its calls (in-place ReLUs and
+    modules applied twice, as in torchvision's ResNet, included); the hooks are removed
+    afterwards, and the model itself is not changed. A model with no ``nn.ReLU`` module, or
+    whose ReLU modules never run (functional ``F.relu``), is refused: the result would be
+    plain gradients under another name. Adebayo et al. (2018) found that Guided Backprop
+    hardly changes when the model's weights are randomised (lesson 08).
+
+    Args:
+        model: classifier returning logits (N, K), with ``nn.ReLU`` modules.
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+
+    Returns:
+        Tensor (N, C, H, W): the signed guided gradient, as captum's ``GuidedBackprop``
+        returns it. ``.abs().amax(1)`` gives a map like :func:`saliency_class_score`'s; the
+        paper shows the image-like gradient itself, min-max normalised.
+    """
+    _check_images(model, x)
+    with _guided_relus(model) as calls:
+        grad = _input_gradient(model, x, _class_score(target))
+    if calls[0] == 0:
+        raise TypeError(f"none of {type(model).__name__}'s nn.ReLU modules ran in forward() "
+                        "(a functional relu?), so Guided Backprop would return plain gradients.")
+    return grad
+
+
+# --------------------------------------------------------------------------- Integrated Gradients
+
+class IntegratedGradients(NamedTuple):
+    """What :func:`integrated_gradients` returns."""
+    attributions: torch.Tensor      # (N, C, H, W), signed
+    gap: torch.Tensor               # (N,): sum of attributions - score_difference
+    score_difference: torch.Tensor  # (N,): z_t(x) - z_t(baseline)
+
+
+_IG_METHODS = ("riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle",
+               "gausslegendre")
+
+
+def _path_weights(method: str, steps: int) -> tuple[list[float], list[float]]:
+    """Points ``alpha_k`` in [0, 1] and weights ``w_k`` of a quadrature of the integral over
+    [0, 1] (the weights sum to 1)."""
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(steps)
+        return list(0.5 * (nodes + 1)), list(0.5 * weights)
+    if method == "riemann_trapezoid":
+        if steps < 2:
+            raise ValueError("riemann_trapezoid needs steps >= 2 (both ends of the path)")
+        h = 1.0 / (steps - 1)
+        return [k * h for k in range(steps)], [h / 2] + [h] * (steps - 2) + [h / 2]
+    offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
+    return [(k + offset) / steps for k in range(steps)], [1.0 / steps] * steps
+
+
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target,
+                         baseline: float | torch.Tensor | None = None, steps: int = 50,
+                         method: str = "riemann_trapezoid",
+                         batch_size: int = 64) -> IntegratedGradients:
+    """Integrated Gradients (Sundararajan et al. 2017, "Axiomatic Attribution for Deep
+    Networks").
+
+    .. math:: \\mathrm{IG}_i(x) = (x_i - x'_i)\\int_0^1
+              \\frac{\\partial z_t}{\\partial x_i}\\big(x' + \\alpha (x - x')\\big)\\,d\\alpha
+              \\approx (x_i - x'_i)\\sum_{k} w_k\\,
+              \\frac{\\partial z_t}{\\partial x_i}\\big(x' + \\alpha_k (x - x')\\big)
+
+    with ``x'`` the baseline and ``z_t`` the target logit. **Completeness**: the exact
+    integral's attributions sum to ``z_t(x) - z_t(x')``; the returned ``gap`` is how far the
+    quadrature is from that (``sum(IG) - (z_t(x) - z_t(x'))``, captum's convergence delta),
+    and it shrinks as ``steps`` grows. Check it against ``score_difference``: a gap that is not
+    small against it means too few steps.
+
+    Quadrature (``alpha_k``, ``w_k``), the weights always summing to 1:
+
+    - ``"riemann_trapezoid"`` (default): ``alpha_k = k/(n-1)``, k = 0..n-1, the trapezoid
+      rule's weights ``1/(n-1)`` (half at both ends). captum's ``riemann_trapezoid`` uses the
+      same points with weights ``1/n`` (half at both ends), which sum to ``(n-1)/n``: its
+      attributions are ours times ``(n-1)/n``.
+    - ``"riemann_left"``, ``"riemann_right"``, ``"riemann_middle"``: ``alpha_k = (k + o)/n``
+      with o = 0, 1, 1/2 and weights ``1/n``, as in captum.
+    - ``"gausslegendre"``: Gauss-Legendre nodes and weights mapped to [0, 1] (captum's default).
+
+    Args:
+        model: classifier returning logits (N, K).
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        baseline: ``x'``: None (black, zeros), a number, or a tensor broadcastable to ``x``
+            ((C, H, W) for one baseline for all images, or (N, C, H, W)).
+        steps: number of points on the path (paper: 20 to 300).
+        method: the quadrature, one of the above.
+        batch_size: path points per forward pass (speed and memory only); at least one step,
+            i.e. the N images of one point on each path, runs per pass.
+
+    Returns:
+        :class:`IntegratedGradients` ``(attributions (N, C, H, W), gap (N,),
+        score_difference (N,))``.
+    """
+    _check_images(model, x)
+    steps = check_count("steps", steps)
+    batch_size = check_count("batch_size", batch_size)
+    if method not in _IG_METHODS:
+        raise ValueError(f"method must be one of {', '.join(_IG_METHODS)}; got {method!r}")
+    base = _ig_baseline(baseline, x)
+    alphas, weights = _path_weights(method, steps)
+    n = x.shape[0]
+    x, delta = x.detach(), x.detach() - base
+    with _explaining(model, grad=False):  # both ends first: checks the target, cheaply
+        ends = _forward(model, torch.cat([x, base]))
+        t = _check_target(target, n, ends.shape[1], x.device)
+        ends = ends.double().gather(1, torch.cat([t, t])[:, None])[:, 0]
+        difference = ends[:n] - ends[n:]
+    # The path points step by step (index k * N + n), as many steps per pass as batch_size fits.
+    per_pass = max(1, batch_size // n)
+    total = torch.zeros_like(x)
+    for start in range(0, steps, per_pass):
+        ks = range(start, min(start + per_pass, steps))
+        points = torch.cat([base + alphas[k] * delta for k in ks])
+        grads = _input_gradient(model, points, _class_score(t.repeat(len(ks))))
+        w = torch.tensor([weights[k] for k in ks], dtype=x.dtype, device=x.device)
+        total += (grads.reshape(len(ks), *x.shape) * w.reshape(-1, 1, 1, 1, 1)).sum(0)
+    attributions = delta * total
+    gap = attributions.double().flatten(1).sum(1) - difference
+    return IntegratedGradients(attributions.detach(), gap, difference)
+
+
+def _ig_baseline(baseline: float | torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """The baseline as a tensor of ``x``'s shape, dtype and device (checked finite)."""
+    if baseline is None:
+        return torch.zeros_like(x)
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    try:
+        base = torch.broadcast_to(base, x.shape).contiguous()
+    except RuntimeError as err:
+        raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to x "
+                         f"{tuple(x.shape)}; give a number, (C, H, W) or (N, C, H, W)") from err
+    _check_finite(base, "baseline")
+    return base
 
 
 # --------------------------------------------------------------------------- CAM family
@@ -384,6 +597,36 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: Target | None = None, *,
         alpha = grads.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
         maps = (alpha * acts).sum(dim=1)
     return (F.relu(maps) if relu else maps).detach()
+
+
+def guided_gradcam(model: nn.Module, x: torch.Tensor, target: Target, *,
+                   layer: str | nn.Module, mode: str = "bilinear") -> torch.Tensor:
+    """Guided Grad-CAM (Selvaraju et al. 2017, section 3.1): Guided Backprop times Grad-CAM.
+
+    .. math:: G_c(x) = \\mathrm{GB}_c(x) \\odot \\mathrm{up}\\big(M_c\\big)
+
+    :func:`guided_backprop`'s signed (N, C, H, W) gradient, multiplied channel by channel by
+    :func:`grad_cam`'s ReLU'd map upsampled to the input's size (:func:`upsample_map`). The
+    paper upsamples bilinearly (the default); captum's ``GuidedGradCam`` uses nearest by
+    default (its ``interpolate_mode="nearest"``), which ``mode="nearest"`` reproduces. The
+    two runs are separate, so the Grad-CAM part sees ordinary gradients. Adebayo et al.
+    (2018) found Guided Grad-CAM, like Guided Backprop, insensitive to randomised weights.
+
+    Args:
+        model: classifier returning logits (N, K), with ``nn.ReLU`` modules.
+        x: images (N, C, H, W).
+        target: class per image (int for all, or length N).
+        layer: Grad-CAM's layer, dotted name or module (keyword only).
+        mode: ``"bilinear"`` (the paper) or ``"nearest"`` (captum's default).
+
+    Returns:
+        Tensor (N, C, H, W), signed.
+    """
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"mode must be 'bilinear' (the paper) or 'nearest' (captum), got {mode!r}")
+    guided = guided_backprop(model, x, target)
+    coarse = grad_cam(model, x, target, layer=layer)
+    return guided * upsample_map(coarse, tuple(x.shape[2:]), mode=mode)[:, None]
 
 
 def upsample_map(m: torch.Tensor, size: int | tuple[int, int], mode: str = "bilinear") -> torch.Tensor:

@@ -9,11 +9,15 @@ size. Always report :func:`mask_share_baseline` beside a score: a map that ignor
 already scores the object's share of the pixels.
 
 :func:`deletion_insertion` needs no mask: it asks the model itself whether the pixels a map
-ranks first are the ones its prediction depends on (lesson 08).
+ranks first are the ones its prediction depends on (lesson 08). :func:`sobel_edge_map` is a
+baseline map that knows nothing of any model: an explanation that scores no better than the
+image's edges says little about the model (Adebayo et al. 2018).
 """
 from __future__ import annotations
 
+import math
 import warnings
+from numbers import Real
 from typing import NamedTuple
 
 import torch
@@ -27,7 +31,7 @@ from ._core import forward as _forward
 from .explain import upsample_map
 
 __all__ = ["pointing_game", "mask_energy", "mask_share_baseline", "deletion_insertion",
-           "DeletionInsertion"]
+           "DeletionInsertion", "sobel_edge_map"]
 
 
 def _check_masks(masks: torch.Tensor) -> None:
@@ -60,16 +64,34 @@ POINTING_TIE_RTOL = 1e-4
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0.0) -> torch.Tensor:
     """Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation Backprop").
 
-    .. math:: \\mathrm{hit}_n = \\big[\\operatorname{dist}\\big(\\arg\\max_{ij} m_n(i, j),\\,
-              \\mathrm{mask}_n\\big) \\le \\text{tolerance}\\big]
+    .. math:: T_n = \\{(i, j) : m_n(i, j) \\ge \\max m_n - r\\,(\\max m_n - \\min m_n)\\},
+              \\qquad \\mathrm{hit}_n = \\frac{\\#\\{p \\in T_n :
+              \\operatorname{dist}(p, \\mathrm{mask}_n) \\le \\text{tolerance}\\}}{\\# T_n}
 
     A hit when the map's maximum falls inside the object's mask (``tolerance=0``, the default)
     or within ``tolerance`` pixels of it (Euclidean distance to the nearest mask pixel, at the
-    masks' resolution). Zhang et al. allow 15 pixels on ImageNet-sized images, which is about 9
-    at 128 x 128. Values within ``POINTING_TIE_RTOL`` (1e-4) of the map's range below its
-    maximum are ties, and the first of them in row-major order counts, so the result does not
-    depend on the last bits of the arithmetic; a constant map has no
-    maximum worth the name, so it gets a warning. An empty mask is never hit.
+    masks' resolution). Zhang et al. allow 15 pixels on ImageNet-sized images (224 x 224),
+    which is about 9 at 128 x 128. An empty mask is never hit.
+
+    **Ties.** ``T_n`` holds every pixel within ``r = POINTING_TIE_RTOL`` (1e-4) of the map's
+    range below its maximum: two peaks that differ only in the last bits swap places between
+    CPU kernels (AVX2, AVX-512, scalar), so they must count alike. When ``T_n`` holds more than
+    one pixel, the score is the **expected hit of a pointer that picks one of the tied maxima
+    uniformly at random**: the share of them that lies in (or within ``tolerance`` of) the mask.
+    The result therefore does not depend on the order in which the pixels are scanned
+    (transposing the map and the mask gives the same score). Breaking ties by scan order
+    instead (the first maximum in row-major order, as ``argmax`` does) gives a coarse map an
+    artefactual score: an occlusion map is made of constant patches, and the top-left corner
+    of its winning patch is rarely on the object even when the patch covers it. With this rule:
+
+    - a single clear maximum scores exactly 0 or 1, as in the paper;
+    - a winning patch scores the share of its pixels on the object;
+    - a constant map (every pixel tied) scores the object's share of the image, i.e. exactly
+      :func:`mask_share_baseline`, the random pointer's hit rate, with a warning (it has no
+      maximum worth the name).
+
+    The mean over a batch is the expected hit rate of the paper's pointing game with random
+    tie-breaking.
 
     Args:
         maps: (N, h, w) float; resized bilinearly to the masks' size when it differs.
@@ -77,34 +99,43 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0.
         tolerance: pixels (>= 0).
 
     Returns:
-        Bool tensor (N,).
+        Float tensor (N,) in [0, 1] (the maps' dtype, float32 at least): 0 or 1 for a single
+        maximum, the share of the tied maxima that hit otherwise.
     """
-    if tolerance < 0:
-        raise ValueError(f"tolerance is a distance in pixels, >= 0; got {tolerance}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or \
+            not math.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance is a distance in pixels, a finite number >= 0; got {tolerance!r}")
     maps = _maps_at_mask_size(maps, masks)
     flat = maps.flatten(1)
     constant = (flat.amax(1) == flat.amin(1))
     if bool(constant.any()):
         warnings.warn(f"pointing_game: the map of sample(s) {torch.nonzero(constant).flatten().tolist()} "
-                      "is constant; its 'maximum' is just the first pixel.", UserWarning, stacklevel=2)
-    # Near-ties: two peaks that differ in the last bits swap places between CPU kernels
-    # (AVX2, AVX-512, scalar), so every value within POINTING_TIE_RTOL of the map's range below
-    # its maximum counts as the maximum, and the first of those in row-major order is the point.
+                      "is constant; every pixel ties for the maximum, so it scores the object's "
+                      "share of the pixels (the random baseline).", UserWarning, stacklevel=2)
     top = flat.amax(1, keepdim=True)
-    near_top = flat >= top - POINTING_TIE_RTOL * (top - flat.amin(1, keepdim=True))
-    idx = near_top.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximum
-    inside = masks.flatten(1).gather(1, idx[:, None].to(masks.device))[:, 0]
-    if tolerance == 0:
-        return inside
-    width = masks.shape[-1]
-    hits = inside.clone()
-    for n in torch.nonzero(~inside).flatten().tolist():
-        rows, cols = torch.nonzero(masks[n], as_tuple=True)
-        if len(rows):
-            i, j = divmod(int(idx[n]), width)
-            nearest = ((rows - i).double() ** 2 + (cols - j).double() ** 2).min().sqrt()
-            hits[n] = bool(nearest <= tolerance)
-    return hits
+    tied = flat >= top - POINTING_TIE_RTOL * (top - flat.amin(1, keepdim=True))
+    target = masks.flatten(1).to(tied.device)
+    if tolerance > 0:
+        target = _within(masks, tolerance).flatten(1).to(tied.device)
+    hits = (tied & target).sum(1)
+    dtype = maps.dtype if maps.dtype in (torch.float32, torch.float64) else torch.float32
+    return hits.to(dtype) / tied.sum(1).to(dtype)
+
+
+def _within(masks: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """Pixels whose Euclidean distance to the nearest mask pixel is <= ``tolerance`` (N, H, W).
+
+    An exact Euclidean distance transform (scipy's, a dependency of scikit-image); an empty
+    mask has no pixel within any distance.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    out = torch.zeros_like(masks, device="cpu")
+    for n, mask in enumerate(masks.cpu().numpy()):
+        if mask.any():
+            # distance from every pixel to the nearest zero of ~mask, i.e. to the mask
+            out[n] = torch.from_numpy(distance_transform_edt(~mask) <= tolerance)
+    return out
 
 
 def mask_energy(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -245,3 +276,48 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target, maps: torch.Te
     fractions = torch.tensor(counts, dtype=torch.float64) / hw
     return DeletionInsertion(fractions, deletion, insertion,
                              _trapezoid(deletion, fractions), _trapezoid(insertion, fractions))
+
+
+# scikit-image's rgb2gray (ITU-R BT.709 luma) and sobel's smoothing weights [1, 2, 1] / 4.
+_GREY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+
+def sobel_edge_map(x: torch.Tensor) -> torch.Tensor:
+    """Edge magnitude of each image: a model-independent baseline map (Adebayo et al. 2018,
+    "Sanity Checks for Saliency Maps", Figure 1's Sobel edge detector).
+
+    .. math:: g = \\text{grey}(x), \\qquad
+              E = \\sqrt{\\tfrac{1}{2}\\big((S_x * g)^2 + (S_y * g)^2\\big)},\\qquad
+              S_x = \\tfrac{1}{4}\\begin{pmatrix}1&0&-1\\\\2&0&-2\\\\1&0&-1\\end{pmatrix},
+              \\; S_y = S_x^\\top
+
+    exactly ``skimage.filters.sobel(skimage.color.rgb2gray(image))``: grey = 0.2125 R +
+    0.7154 G + 0.0721 B (one-channel images are used as they are), border pixels repeated
+    (scipy's ``mode="reflect"`` with a 3 x 3 kernel), and the root of the *mean* of the two
+    squared derivatives. Computed in torch, on the images' device; nothing is normalised.
+    A saliency method whose maps look like this one, or score as well on the masks, may be
+    showing the image's edges rather than what the model uses.
+
+    Args:
+        x: images (N, C, H, W) with C = 1 or 3, float, finite.
+
+    Returns:
+        Tensor (N, H, W), non-negative, in the images' units (per pixel).
+    """
+    _check_images(None, x)
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"x must have 1 (grey) or 3 (RGB) channels, got {x.shape[1]} "
+                         f"(shape {tuple(x.shape)})")
+    x = x.detach()
+    if x.shape[1] == 3:
+        grey = torch.einsum("c,nchw->nhw", torch.tensor(_GREY_WEIGHTS, dtype=x.dtype,
+                                                        device=x.device), x)[:, None]
+    else:
+        grey = x
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    smooth = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device) / 4
+    edge = torch.tensor([1.0, 0.0, -1.0], dtype=x.dtype, device=x.device)
+    kx = torch.outer(smooth, edge)[None, None]     # derivative along columns
+    ky = torch.outer(edge, smooth)[None, None]     # along rows
+    gx, gy = F.conv2d(padded, kx)[:, 0], F.conv2d(padded, ky)[:, 0]
+    return ((gx * gx + gy * gy) / 2).sqrt()

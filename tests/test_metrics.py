@@ -1,10 +1,12 @@
 """Tests of course_utils.metrics on hand-made maps and masks."""
+import importlib
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from course_utils.metrics import mask_energy, mask_share_baseline, pointing_game
+from course_utils.metrics import mask_energy, mask_share_baseline, pointing_game, sobel_edge_map
 
 MASKS = torch.tensor([[[True, False], [False, False]],
                       [[False, False], [True, True]]])
@@ -13,35 +15,84 @@ MASKS = torch.tensor([[[True, False], [False, False]],
 def test_pointing_game_by_hand():
     maps = torch.tensor([[[5.0, 1.0], [2.0, 0.0]],      # max at (0, 0): inside
                          [[0.0, 9.0], [3.0, 4.0]]])     # max at (0, 1): outside
-    assert pointing_game(maps, MASKS).tolist() == [True, False]
+    hits = pointing_game(maps, MASKS)
+    assert hits.dtype == torch.float32 and hits.tolist() == [1.0, 0.0]
 
 
 def test_pointing_game_resizes_the_map_first():
-    # 1x2 map [1, 3] -> 2x2 bilinear: [[1, 3], [1, 3]]: max 3 first met at (0, 1)
-    maps = torch.tensor([[[1.0, 3.0]], [[1.0, 3.0]]])
-    masks = torch.tensor([[[False, True], [False, False]], [[True, False], [True, False]]])
-    assert pointing_game(maps, masks).tolist() == [True, False]
+    # 1x2 map [1, 3] -> 2x2 bilinear: [[1, 3], [1, 3]]: the maximum 3 is tied at (0, 1), (1, 1)
+    maps = torch.tensor([[[1.0, 3.0]], [[1.0, 3.0]], [[1.0, 3.0]]])
+    masks = torch.tensor([[[False, True], [False, False]],      # one of the two tied: 1/2
+                          [[True, False], [True, False]],       # neither: 0
+                          [[False, True], [False, True]]])      # both: 1
+    assert pointing_game(maps, masks).tolist() == [0.5, 0.0, 1.0]
 
 
-def test_pointing_game_near_ties_go_to_the_first_peak_in_row_major_order():
+def test_pointing_game_a_clear_winner_scores_exactly_zero_or_one():
+    torch.manual_seed(0)
+    maps = torch.rand(6, 9, 7)
+    masks = torch.rand(6, 9, 7) < 0.5
+    top = maps.flatten(1).argmax(1)
+    assert ((maps.flatten(1) >= maps.flatten(1).amax(1, keepdim=True) - 1e-3).sum(1) == 1).all()
+    expected = masks.flatten(1).gather(1, top[:, None])[:, 0].float()
+    hits = pointing_game(maps, masks)
+    assert torch.equal(hits, expected) and set(hits.tolist()) == {0.0, 1.0}
+
+
+def test_pointing_game_near_ties_straddling_the_mask_score_the_share_inside():
     # Two peaks 1e-7 apart (relative): which is larger depends on the last bits of the
-    # arithmetic, so both count as the maximum and the first one, (0, 1), is the point.
+    # arithmetic, so both count as the maximum; one is on the object, one is not: 1/2, whichever
+    # of the two the mask covers (no scan order decides).
     near = torch.zeros(2, 3, 3)
     near[:, 0, 1] = 1.0
     near[:, 2, 2] = 1.0 + 1e-7
     masks = torch.zeros(2, 3, 3, dtype=torch.bool)
     masks[0, 0, 1] = True
     masks[1, 2, 2] = True
-    assert pointing_game(near, masks).tolist() == [True, False]
-    # A clear winner (1e-3 of the range) is no tie.
+    assert pointing_game(near, masks).tolist() == [0.5, 0.5]
+    # Three tied peaks (within POINTING_TIE_RTOL = 1e-4 of the range), two on the object: 2/3.
+    three = near[:1].clone()
+    three[0, 1, 0] = 1.0 - 5e-5
+    both = masks[:1] | masks[1:]
+    assert pointing_game(three, both).tolist() == [pytest.approx(2 / 3)]
+    # A clear winner (1e-3 of the range) is no tie: exactly 0 or 1.
     clear = near.clone()
     clear[:, 2, 2] = 1.001
-    assert pointing_game(clear, masks).tolist() == [False, True]
+    assert pointing_game(clear, masks).tolist() == [0.0, 1.0]
 
 
-def test_pointing_game_warns_on_a_constant_map():
-    with pytest.warns(UserWarning, match=r"sample\(s\) \[1\] is constant"):
-        pointing_game(torch.stack([torch.eye(2), torch.ones(2, 2)]), MASKS)
+def test_pointing_game_does_not_depend_on_scan_order():
+    # A winning plateau (an occlusion patch) that straddles the object's edge, plus noise-level
+    # near-ties elsewhere: transposing map and mask, or flipping them, changes the scan order
+    # of the tied pixels but not the score.
+    maps = torch.zeros(3, 12, 10)
+    maps[:, 2:6, 3:7] = 1.0                                  # a 4 x 4 plateau: 16 tied pixels
+    maps[1, 9, 8] = 1.0 - 2e-5                               # a 17th tie, far away
+    masks = torch.zeros(3, 12, 10, dtype=torch.bool)
+    masks[0, 4:10, 5:9] = True                               # covers 2 x 2 = 4 of the plateau
+    masks[1, 4:10, 5:9] = True                               # 4 + the far tie = 5 of 17
+    masks[2, 0:3, 0:10] = True                               # its first row only: 4 of 16
+    # (row-major order would score image 0 a miss, image 2 a hit: the plateau's corner (2, 3)).
+    hits = pointing_game(maps, masks)
+    torch.testing.assert_close(hits, torch.tensor([4 / 16, 5 / 17, 4 / 16]))
+    torch.testing.assert_close(pointing_game(maps.transpose(1, 2), masks.transpose(1, 2)), hits)
+    torch.testing.assert_close(pointing_game(maps.flip(1, 2), masks.flip(1, 2)), hits)
+
+
+def test_pointing_game_of_a_constant_map_is_the_random_baseline():
+    maps = torch.stack([torch.eye(2), torch.ones(2, 2)])      # eye: two tied maxima, one hit
+    with pytest.warns(UserWarning, match=r"sample\(s\) \[1\] is constant.*random baseline"):
+        hits = pointing_game(maps, MASKS)
+    assert hits.tolist() == [0.5, 0.5] and hits[1] == mask_share_baseline(MASKS)[1]
+    # on a bigger image too, and with a tolerance (every pixel within it counts)
+    masks = torch.zeros(1, 10, 10, dtype=torch.bool)
+    masks[0, 0, :3] = True
+    with pytest.warns(UserWarning, match="is constant"):
+        assert pointing_game(torch.zeros(1, 10, 10), masks).tolist() == [pytest.approx(0.03)]
+    with pytest.warns(UserWarning, match="is constant"):
+        # within 1 pixel of the row segment (0, 0..2): rows 0-1, columns 0..3 minus (1, 3): 7
+        assert pointing_game(torch.zeros(1, 10, 10), masks, tolerance=1).tolist() == \
+            [pytest.approx(0.07)]
 
 
 def test_mask_energy_by_hand():
@@ -78,8 +129,62 @@ def test_pointing_game_tolerance_counts_near_misses_by_euclidean_distance():
     maps[0, 3, 4] = 1.0                          # 5 pixels from (0, 0): sqrt(3^2 + 4^2)
     maps[1, 4, 4] = 1.0                          # sqrt(32) = 5.66 pixels away
     maps[2, 0, 0] = 1.0
-    assert pointing_game(maps, masks).tolist() == [False, False, False]
-    assert pointing_game(maps, masks, tolerance=5).tolist() == [True, False, False]
-    assert pointing_game(maps, masks, tolerance=5.7).tolist() == [True, True, False]
-    with pytest.raises(ValueError, match="tolerance"):
-        pointing_game(maps, masks, tolerance=-1)
+    assert pointing_game(maps, masks).tolist() == [0.0, 0.0, 0.0]
+    assert pointing_game(maps, masks, tolerance=5).tolist() == [1.0, 0.0, 0.0]
+    assert pointing_game(maps, masks, tolerance=5.7).tolist() == [1.0, 1.0, 0.0]
+    for bad in (-1, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(ValueError, match="tolerance"):
+            pointing_game(maps, masks, tolerance=bad)
+
+
+def test_pointing_game_tolerance_with_ties_counts_each_tied_maximum_on_its_own():
+    # Two tied maxima, at distances 3 and 6 from the one-pixel object at (0, 0).
+    masks = torch.zeros(1, 10, 10, dtype=torch.bool)
+    masks[0, 0, 0] = True
+    maps = torch.zeros(1, 10, 10)
+    maps[0, 3, 0] = maps[0, 0, 6] = 1.0
+    assert pointing_game(maps, masks).tolist() == [0.0]
+    assert pointing_game(maps, masks, tolerance=3).tolist() == [0.5]
+    assert pointing_game(maps, masks, tolerance=5.99).tolist() == [0.5]
+    assert pointing_game(maps, masks, tolerance=6).tolist() == [1.0]
+    # Zhang et al.'s 15 pixels at 224 x 224: a peak 15 pixels right of the object's edge hits,
+    # one 16 pixels away does not.
+    big = torch.zeros(2, 224, 224, dtype=torch.bool)
+    big[:, 100:120, 100:120] = True
+    peaks = torch.zeros(2, 224, 224)
+    peaks[0, 110, 119 + 15] = 1.0
+    peaks[1, 110, 119 + 16] = 1.0
+    assert pointing_game(peaks, big, tolerance=15).tolist() == [1.0, 0.0]
+
+
+# --------------------------------------------------------------------------- Sobel baseline
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sobel_edge_map_matches_scikit_image(channels):
+    skimage = importlib.import_module("skimage")
+    importlib.import_module("skimage.filters")
+    importlib.import_module("skimage.color")
+    torch.manual_seed(0)
+    x = torch.rand(3, channels, 9, 13, dtype=torch.float64)
+    x[0] = 0.5                                        # a flat image: no edges at all
+    x[1, :, :, 6:] += 1.0                             # a vertical step
+    ours = sobel_edge_map(x)
+    images = [im.permute(1, 2, 0).numpy() for im in x]
+    grey = [skimage.color.rgb2gray(im) if channels == 3 else im[:, :, 0] for im in images]
+    ref = np.stack([skimage.filters.sobel(g) for g in grey])
+    assert ours.shape == (3, 9, 13) and ours.dtype == torch.float64
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-12, atol=1e-14)
+    assert float(ours[0].abs().max()) == 0.0
+    # float32 images agree to float32 rounding
+    np.testing.assert_allclose(sobel_edge_map(x.float()).numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_sobel_edge_map_input_checks():
+    with pytest.raises(ValueError, match="1 \\(grey\\) or 3 \\(RGB\\) channels"):
+        sobel_edge_map(torch.rand(1, 2, 4, 4))
+    with pytest.raises(ValueError, match="4-D batch"):
+        sobel_edge_map(torch.rand(3, 4, 4))
+    with pytest.raises(TypeError, match="floating-point"):
+        sobel_edge_map(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        sobel_edge_map(torch.full((1, 1, 4, 4), float("nan")))

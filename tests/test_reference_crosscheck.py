@@ -74,16 +74,52 @@ def test_smoothgrad_matches_captum_noise_tunnel_with_the_same_noise():
     def normal_in_float64(mean, std):  # captum's call: torch.normal(0, stdev_expanded)
         return (mean + std.double() * torch.randn(std.shape, dtype=torch.float64)).to(std.dtype)
 
-    torch.manual_seed(7)
-    with unittest.mock.patch.object(torch, "normal", side_effect=normal_in_float64) as patched:
-        ref = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
-            x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=1, stdevs=0.2,
-            target=t, abs=False)
-    assert patched.call_count == 10 and torch.normal is normal
-    assert_maps_close(ex.smoothgrad(model, x, t, n_samples=10, noise_level=0.2, seed=7),
-                      ref.abs().amax(dim=1))
+    def captum_smoothgrad(nt_type, abs):
+        torch.manual_seed(7)
+        with unittest.mock.patch.object(torch, "normal", side_effect=normal_in_float64) as patched:
+            ref = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
+                x, nt_type=nt_type, nt_samples=10, nt_samples_batch_size=1, stdevs=0.2,
+                target=t, abs=abs)
+        assert patched.call_count == 10 and torch.normal is normal
+        return ref
+
+    ours = ex.smoothgrad(model, x, t, n_samples=10, noise_level=0.2, seed=7)
+    assert_maps_close(ours, captum_smoothgrad("smoothgrad", abs=False).abs().amax(dim=1))
+    # SmoothGrad-squared: captum's smoothgrad_sq averages the squares of the signed samples.
     assert_maps_close(ex.smoothgrad(model, x, t, n_samples=10, noise_level=0.2, seed=7,
-                                    magnitude="square"), ref.pow(2).amax(dim=1))
+                                    magnitude="square"),
+                      captum_smoothgrad("smoothgrad_sq", abs=False).amax(dim=1))
+
+
+def test_smoothgrad_abs_is_abs_of_mean_not_captums_default_mean_of_abs():
+    """The sign convention: ours is |mean g|, NoiseTunnel(Saliency) with abs=True is mean |g|.
+
+    SquareNet's gradient is 2 (x + noise): at the pixels where x = 0 it changes sign from one
+    noisy copy to the next, so averaging first cancels and |mean g| < mean |g| there; where
+    x is large against the noise every sample has the same sign and the two maps agree.
+    Same noise on both sides, as in the test above.
+    """
+    captum_attr = importlib.import_module("captum.attr")
+    from test_explain import SquareNet
+
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 2:, :] = 1.0                      # rows 0-1: x = 0; rows 2-3: x = 1 (range 1)
+
+    def normal_in_float64(mean, std):
+        return (mean + std.double() * torch.randn(std.shape, dtype=torch.float64)).to(std.dtype)
+
+    torch.manual_seed(3)
+    with unittest.mock.patch.object(torch, "normal", side_effect=normal_in_float64):
+        mean_of_abs = captum_attr.NoiseTunnel(captum_attr.Saliency(SquareNet())).attribute(
+            x, nt_type="smoothgrad", nt_samples=8, nt_samples_batch_size=1, stdevs=0.1,
+            target=0)                         # abs=True: captum's default
+    mean_of_abs = mean_of_abs.amax(dim=1)
+    abs_of_mean = ex.smoothgrad(SquareNet(), x, 0, n_samples=8, noise_level=0.1, seed=3)
+    # Where the sign never changes (x = 1, noise 0.1 x 8 draws: |eps| < 10) they agree ...
+    assert_maps_close(abs_of_mean[:, 2:], mean_of_abs[:, 2:])
+    # ... where it does (x = 0), ours cancels and is smaller at every pixel, by a lot on average.
+    assert bool((abs_of_mean[:, :2] < mean_of_abs[:, :2] - 1e-6).all())
+    assert float(abs_of_mean[:, :2].mean()) < 0.6 * float(mean_of_abs[:, :2].mean())
 
 
 def test_smoothgrad_without_noise_is_captum_saliency():
