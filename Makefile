@@ -1,9 +1,10 @@
 # Two commands do everything on a fresh machine:
 #   make course   set up, run every lesson once (offline tier) into build/notebooks, then build the
 #                 course site from them into build/html (a book: course map, search, offline math)
-#   make test     set up, unit tests (the site read in headless Chromium among them) + nbval over
-#                 every notebook (offline tier forced), natively and under perturbed arithmetic,
-#                 + the grading checks
+#   make test     set up, unit tests (the site read in headless Chromium among them), every lesson
+#                 executed in the full tier on format-true stand-ins, nbval over every notebook
+#                 (offline tier forced) natively and, for lessons changed since `make refresh`
+#                 checked them, under perturbed arithmetic, + the grading checks
 # Others: make lab (JupyterLab on the course), make site (the site again from build/notebooks,
 # nothing re-run), make site-test (the site's browser tests alone), make refresh (re-execute the committed notebooks
 # on purpose; LESSONS="notebooks/02_....ipynb" for some; refused if an output changes under
@@ -28,10 +29,11 @@ TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREA
 # does. The committed outputs must come out the same under both: that is how a developer on
 # either kind proves them portable, and how `make refresh` refuses fragile numbers.
 PERTURBED = ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41
-NBVAL = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env notebooks \
+NBVAL_ON = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+NBVAL = $(NBVAL_ON) notebooks
 
-.PHONY: install chromium course site site-test test unit full-tier nbval nbval-perturbed grading release autograde lab refresh train verify bench clean
+.PHONY: install chromium course site site-test test unit full-tier nbval nbval-perturbed nbval-perturbed-all grading release autograde lab refresh train verify bench clean
 
 install: $(STAMP)
 
@@ -76,8 +78,18 @@ nbval: install
 full-tier: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly -m fulltier tests/test_full_tier.py
 
-# The same committed outputs, re-computed under other arithmetic (see PERTURBED).
+# The same committed outputs, re-computed under other arithmetic (see PERTURBED), for every lesson
+# whose code or outputs changed since `make refresh` checked them so (course_tools/portability.py:
+# refresh stamps a digest of each lesson's code cells; nothing else writes the stamp).
+# nbval-perturbed-all repeats the check for every lesson.
 nbval-perturbed: install
+	@pending="$$($(BIN)/python -m course_tools.portability pending --check-env "$(PERTURBED)" notebooks/0*.ipynb)"; \
+	if [ -z "$$pending" ]; then \
+	  echo "nbval-perturbed: every lesson's code and outputs are those that make refresh checked under $(PERTURBED)"; \
+	else echo "nbval-perturbed: not checked since their last change:" $$pending; \
+	  $(TEST_ENV) $(PERTURBED) $(NBVAL_ON) $$pending; fi
+
+nbval-perturbed-all: install
 	$(TEST_ENV) $(PERTURBED) $(NBVAL)
 
 # nbgrader validate on every lesson's exercises, release leak search, every exercise graded alone

@@ -120,6 +120,10 @@ def main(argv=None) -> int:
                   f"fresh notebooks are in {staged}. Compute those numbers in a well-conditioned way "
                   "or print them at the precision they hold, then refresh again.", file=sys.stderr)
             return 1
+        if args.check_env:  # passed: record it, so that CI need not repeat the same check
+            from course_tools.portability import stamp
+            for nb_path in fresh:
+                stamp(nb_path, args.check_env)
         for nb_path, path in zip(fresh, paths):
             shutil.copyfile(nb_path, path)
         print(f"wrote {len(fresh)} notebook(s) in place"
