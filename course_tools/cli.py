@@ -56,7 +56,8 @@ def _import_homework(args) -> int:
 
     try:
         entry = import_homework_checkpoint(args.path, measure=not args.no_measure,
-                                           convert_to_rgb=not args.no_rgb_conversion)
+                                           convert_to_rgb=not args.no_rgb_conversion,
+                                           log=lambda line: print(line, flush=True))
     except CourseDataError as err:
         print(f"course import-homework-checkpoint: {err}", file=sys.stderr)
         return 2

@@ -93,6 +93,7 @@ def test_import_wrapped_checkpoint_measures_and_lessons_load_it(roots, homework_
     assert entry["architecture"] == "Classifier" and entry["arch_kwargs"]["width_divisor"] == 1
     assert entry["tier"] == "full" and entry["test_images"] == 4
     assert entry["imported_how"] == "took the weights under 'model_state_dict'"
+    assert "measuring the accuracy on 4 images of evaluation/ on CPU" in out
     assert "held-out accuracy" in out and "on 4 images" in out
     model, info = pretrained.load_model("food11_classifier", tier="full")
     assert info.tier == "full" and isinstance(model, models.Classifier)
