@@ -297,12 +297,14 @@ def food11_missing_split(root: Path, folder_name: str) -> str | None:
         return None
     base = root / "food-11"
     listing = ", ".join(f"{name}/ ({n:,} images)" for name, n in found.items())
-    text = f"Found {base}/ with {listing}, but no {folder_name}/."
+    text = f"Found {base}/ with {listing}, but no {folder_name}/" + (
+        " images." if (base / folder_name).is_dir() else ".")
     if folder_name == "evaluation" and "validation" in found:
         homework = " This is the layout of the food-11 homework's copy" if "testing" in found \
             else ""
         text += (f"{homework}: there the labelled held-out split is validation/ (testing/ has "
-                 "no labels), and the course calls it evaluation/. Use "
+                 "no labels), while the course's test split is the original Food-11's "
+                 "evaluation/. Use "
                  "load_dataset('food11', 'validation') for it, or make it the course's test "
                  f"split with a link: ln -s validation {base}/evaluation (on Windows: "
                  f"mklink /D {base}\\evaluation validation).")
