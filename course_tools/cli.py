@@ -1,5 +1,6 @@
-"""The ``course`` command: ``course train NAME``, ``course verify``, ``course info``,
-``course bench``, ``course grade {release,check,autograde,selftest}``."""
+"""The ``course`` command: ``course train NAME``, ``course import-homework-checkpoint PATH``,
+``course verify``, ``course info``, ``course bench``,
+``course grade {release,check,autograde,selftest}``."""
 from __future__ import annotations
 
 import argparse
@@ -14,40 +15,97 @@ DEFAULT_COURSE_DIR = REPO_ROOT / "grading"
 
 
 def _train(args) -> int:
-    from .train import RECIPES, train_recipe
+    from course_utils.config import CourseDataError
+
+    from .train import IMAGENET_IN_FULL_TIER, RECIPES, describe_entry, train_recipe
 
     names = list(RECIPES) if args.name == "all" else [args.name]
     for name in names:
         if name not in RECIPES:
             print(f"unknown checkpoint {name!r}; choose from: all, {', '.join(RECIPES)}", file=sys.stderr)
             return 2
+    if args.tier == "full":
+        if args.name == "all":
+            names = [n for n in names if n not in IMAGENET_IN_FULL_TIER]
+            print(f"(full tier: {', '.join(IMAGENET_IN_FULL_TIER)} use torchvision's ImageNet "
+                  "weights, not a course checkpoint: skipped)", flush=True)
+        elif args.name in IMAGENET_IN_FULL_TIER:
+            print(f"course train {args.name} --tier full: in the full tier the lessons use "
+                  f"torchvision's ImageNet weights for {args.name}, not a course checkpoint; "
+                  "put them in the torch hub cache (see the README).", file=sys.stderr)
+            return 2
     for name in names:
         print(f"== training {name} ({args.tier} tier)", flush=True)
-        entry = train_recipe(name, tier=args.tier, epochs=args.epochs, progress=not args.quiet)
-        print(f"{name}: test accuracy {entry['test_accuracy']:.4f} on {entry['test_images']} held-out "
-              f"images, sha256 {entry['sha256'][:16]}..., {entry['trained_on']}", flush=True)
+        try:
+            entry = train_recipe(name, tier=args.tier, epochs=args.epochs, progress=not args.quiet,
+                                 convert_to_rgb=not args.no_rgb_conversion)
+        except CourseDataError as err:
+            print(f"course train {name}: {err}", file=sys.stderr)
+            return 2
+        print(describe_entry(name, entry), flush=True)
+        if args.tier == "offline" and entry.get("epochs_override"):
+            print(f"  (--epochs override: checkpoints/manifest.json was left alone; restore the "
+                  f"committed file with `git checkout -- checkpoints/{entry['file']}`)", flush=True)
+    return 0
+
+
+def _import_homework(args) -> int:
+    from course_utils.config import CourseDataError
+
+    from .homework import import_homework_checkpoint
+
+    try:
+        entry = import_homework_checkpoint(args.path, measure=not args.no_measure,
+                                           convert_to_rgb=not args.no_rgb_conversion,
+                                           log=lambda line: print(line, flush=True))
+    except CourseDataError as err:
+        print(f"course import-homework-checkpoint: {err}", file=sys.stderr)
+        return 2
+    from course_utils.config import checkpoint_dir
+
+    print(f"imported {args.path} ({entry['imported_how']})")
+    print(f"  wrote {checkpoint_dir() / 'full' / entry['file']} ({entry['bytes'] / 2**20:.1f} "
+          f"MiB, sha256 {entry['sha256'][:16]}...), listed in checkpoints/full/manifest.json")
+    if entry["test_accuracy"] is not None:
+        print(f"  held-out accuracy {entry['test_accuracy']:.2%} on {entry['test_images']:,} "
+              f"images ({entry['test_data']}; {entry['measured_on']})")
+    if entry.get("held_out_note"):
+        print(f"  note: {entry['held_out_note']}")
+    print("  lessons 04 and 07 use it in the full tier "
+          "(pretrained.load_model('food11_classifier', tier='full'))")
     return 0
 
 
 def _verify(args) -> int:
-    from course_utils.checkpoints import read_manifest, sha256_of
+    from course_utils.checkpoints import MANIFEST, read_manifest, sha256_of
     from course_utils.config import checkpoint_dir
 
+    def check(folder) -> int:
+        manifest = read_manifest(folder)
+        bad = 0
+        for name, entry in sorted(manifest.items()):
+            path = folder / entry["file"]
+            ok = path.is_file() and sha256_of(path) == entry["sha256"]
+            bad += not ok
+            acc = entry.get("test_accuracy")
+            print(f"{'ok ' if ok else 'BAD'} {name:20s} {entry['file']:24s} "
+                  + (f"acc={acc:.4f}" if acc is not None else "acc not measured"))
+        listed = {e["file"] for e in manifest.values()}
+        for path in sorted(folder.glob("*.pt")):
+            if path.name not in listed:
+                bad += 1
+                print(f"BAD {path.name}: not listed in the manifest")
+        return bad
+
     folder = checkpoint_dir()
-    manifest = read_manifest(folder)
-    bad = 0
-    for name, entry in sorted(manifest.items()):
-        path = folder / entry["file"]
-        ok = path.is_file() and sha256_of(path) == entry["sha256"]
-        bad += not ok
-        print(f"{'ok ' if ok else 'BAD'} {name:20s} {entry['file']:24s} acc={entry['test_accuracy']:.4f}")
-    listed = {e["file"] for e in manifest.values()}
-    for path in sorted(folder.glob("*.pt")):
-        if path.name not in listed:
-            bad += 1
-            print(f"BAD {path.name}: not listed in the manifest")
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    print(f"checkpoints/: {size / 2**20:.1f} MiB (budget 60 MiB)")
+    bad = check(folder)
+    # The committed checkpoints' budget; checkpoints/full/ (yours, git-ignored) is not in it.
+    size = sum(p.stat().st_size for p in folder.rglob("*")
+               if p.is_file() and "full" not in p.relative_to(folder).parts[:1])
+    print(f"checkpoints/: {size / 2**20:.1f} MiB committed (budget 60 MiB)")
+    if (folder / "full" / MANIFEST).is_file():
+        print("checkpoints/full/ (trained or imported by you, not committed):")
+        bad += check(folder / "full")
     return 1 if bad or size > 60 * 2**20 else 0
 
 
@@ -123,9 +181,24 @@ def main(argv=None) -> int:
     train = sub.add_parser("train", help="re-create a checkpoint from its recipe (or 'all')")
     train.add_argument("name")
     train.add_argument("--tier", choices=["offline", "full"], default="offline")
-    train.add_argument("--epochs", type=int, default=None, help="override (quick trials only)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="override the recipe's epochs (quick trials; recorded in the "
+                       "full tier's manifest entry)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--no-rgb-conversion", action="store_true",
+                       help="food-11: refuse greyscale/CMYK/palette files instead of converting "
+                       "them to RGB (the default)")
     train.set_defaults(func=_train)
+    imp = sub.add_parser("import-homework-checkpoint",
+                         help="use the food-11 homework's own checkpoint.pth as the full tier's "
+                         "food11_classifier")
+    imp.add_argument("path", help="the homework's checkpoint.pth (model.state_dict() of its "
+                     "Classifier, possibly under 'model_state_dict' or with 'module.' prefixes)")
+    imp.add_argument("--no-measure", action="store_true",
+                     help="do not measure its accuracy on food-11's held-out split")
+    imp.add_argument("--no-rgb-conversion", action="store_true",
+                     help="food-11: refuse non-RGB files when measuring instead of converting")
+    imp.set_defaults(func=_import_homework)
     verify = sub.add_parser("verify", help="check every checkpoint against the manifest")
     verify.set_defaults(func=_verify)
     info = sub.add_parser("info", help="print the tier, folders and device in use, and the "

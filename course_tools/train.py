@@ -1,8 +1,9 @@
 """Training: plain ``fit`` / ``evaluate`` functions and the recipes that re-create every checkpoint.
 
 ``course train NAME`` runs :func:`train_recipe`, which seeds everything, trains on the tier's
-data, measures held-out accuracy, saves the weights and (for the offline tier) updates the
-manifest. The same command on the same kind of machine gives the same bytes.
+data, measures held-out accuracy, saves the weights and updates the manifest
+(``checkpoints/manifest.json``; for the full tier ``checkpoints/full/manifest.json``, always). The same command on
+the same kind of machine gives the same bytes.
 """
 from __future__ import annotations
 
@@ -129,25 +130,73 @@ def fit(model: nn.Module, dataset, epochs: int, lr: float, batch_size: int = 64,
     return history
 
 
+# What each dataset is in the full tier, for the manifest's ``data_note`` (the recipe's own
+# note describes the offline data).
+FULL_DATA_NOTES = {
+    "mnist": "real MNIST (torchvision's IDX files: 60,000 train / 10,000 test digits, 28x28)",
+    "cifar10": "real CIFAR-10 (torchvision's python batches: 50,000 train / 10,000 test "
+               "images, 32x32, 10 classes)",
+    "food11": "real food-11 photos (Singla et al. 2016, the ML2020/2021 homework data set; "
+              "11 classes), resized to 128x128 as in the homework",
+}
+# The full tier of these lessons uses torchvision's ImageNet weights, not a course checkpoint.
+IMAGENET_IN_FULL_TIER = ("resnet18", "vgg19")
+
+
+def _held_out_split(dataset: str, tier: str) -> tuple[str, str]:
+    """The split to measure accuracy on, and a note when it is not the usual one.
+
+    food-11 in the homework's own layout has no ``evaluation/``: its labelled held-out split
+    is ``validation/``, which is then used, and said so (printed and recorded).
+    """
+    if dataset == "food11" and tier == "full":
+        from course_utils.data import full
+
+        root = config.data_dir()
+        if not full.food11_present(root, "evaluation") and full.food11_present(root, "validation"):
+            return "validation", (
+                f"held-out accuracy measured on {root / 'food-11' / 'validation'}/: there is no "
+                "evaluation/ (the layout of the food-11 homework's copy, whose labelled "
+                "held-out split is validation/)")
+    return "test", ""
+
+
 def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
-                 update_manifest: bool = True, progress: bool = True, epochs: int | None = None) -> dict:
+                 update_manifest: bool = True, progress: bool = True, epochs: int | None = None,
+                 convert_to_rgb: bool = True) -> dict:
     """Re-create checkpoint ``name`` from its recipe; returns its manifest entry.
 
     ``tier="offline"`` trains on the course's offline data and writes into ``checkpoints/``;
-    ``tier="full"`` trains on the real dataset (it must be present) into ``checkpoints/full/``.
-    ``epochs`` overrides the recipe (for quick trials; such a checkpoint is not the manifest's).
+    ``epochs`` overrides the recipe there for quick trials only: such a checkpoint is not the
+    committed one, so the manifest is left alone.
+
+    ``tier="full"`` trains on the real dataset (it must be present) into ``checkpoints/full/``
+    and always lists the result in that folder's manifest, so that the lessons load it; an
+    ``epochs`` override is recorded as such (``epochs_override``, ``recipe_epochs``).
+    ``convert_to_rgb`` (food-11, default on) converts greyscale/CMYK/palette files to RGB.
+
+    The entry carries ``train_seconds`` and ``test_accuracy`` (measured on the weights as
+    stored, float16), and ``held_out_note`` when the held-out split is not the usual one.
     """
     from course_utils.data import load_dataset  # imported here: data pulls in scikit-image, slow to import
 
     if name not in RECIPES:
         raise KeyError(f"unknown checkpoint {name!r}; choose from {', '.join(RECIPES)}")
+    if tier == "full" and name in IMAGENET_IN_FULL_TIER:
+        raise ValueError(f"{name} has no full-tier course checkpoint: in the full tier the "
+                         "lessons use torchvision's ImageNet weights (put them in the torch hub "
+                         f"cache). `course train {name}` re-creates the offline one.")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be 1 or more, got {epochs}")
     recipe = RECIPES[name]
     # deterministic=False: on the CPU the kernels used here already give identical results for a
     # fixed thread count (checked by retraining and comparing the sha256), while PyTorch's
     # "deterministic" fallbacks made max-pooling's backward pass 2-3x slower.
     device = config.setup(seed=recipe.seed, deterministic=False)
-    train_set = load_dataset(recipe.dataset, "train", tier=tier)
-    test_set = load_dataset(recipe.dataset, "test", tier=tier)
+    test_split, held_out_note = _held_out_split(recipe.dataset, tier)
+    options = {"convert_to_rgb": convert_to_rgb} if recipe.dataset == "food11" else {}
+    train_set = load_dataset(recipe.dataset, "train", tier=tier, **options)
+    test_set = load_dataset(recipe.dataset, test_split, tier=tier, **options)
     out_dir = Path(out_dir) if out_dir else (config.checkpoint_dir() / ("full" if tier == "full" else ""))
     torch.manual_seed(recipe.seed)  # weights initialised from the same state every time
     model = build(recipe.architecture, **recipe.arch_kwargs)
@@ -155,6 +204,7 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     start = time.time()
     history = fit(model, train_set, n_epochs, recipe.lr, recipe.batch_size, recipe.weight_decay,
                   seed=recipe.seed, device=device, progress=progress, max_shift=recipe.max_shift)
+    train_seconds = time.time() - start
     model.cpu()
     path = out_dir / f"{name}.pt"
     sha = save_checkpoint(model, path)
@@ -162,7 +212,9 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     stored = build(recipe.architecture, **recipe.arch_kwargs)
     stored.load_state_dict(read_weights(path))
     accuracy = evaluate(stored, test_set)
-    command = f"course train {name}" + (" --tier full" if tier == "full" else "")
+    overridden = n_epochs != recipe.epochs
+    command = (f"course train {name}" + (" --tier full" if tier == "full" else "")
+               + (f" --epochs {n_epochs}" if overridden else ""))
     entry = {
         "file": path.name,
         "sha256": sha,
@@ -170,10 +222,11 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
         "architecture": recipe.architecture,
         "arch_kwargs": recipe.arch_kwargs,
         "data": train_set.description,
-        "data_note": recipe.data_note,
+        "data_note": FULL_DATA_NOTES[recipe.dataset] if tier == "full" else recipe.data_note,
         "tier": tier,
         "test_accuracy": round(accuracy, 4),
         "test_images": len(test_set),
+        "test_data": test_set.description,
         "classes": list(train_set.classes),
         "seed": recipe.seed,
         "epochs": n_epochs,
@@ -182,15 +235,53 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
         "stored_dtype": "float16",
         "final_train_loss": round(history[-1], 4),
         "command": command,
-        "trained_on": f"{platform.machine()} CPU, torch {torch.__version__}, "
-                      f"{torch.get_num_threads()} threads, {time.time() - start:.0f} s",
+        "train_seconds": round(train_seconds, 1),
+        "trained_on": f"{platform.machine()} {device.type.upper()}, torch {torch.__version__}, "
+                      f"{torch.get_num_threads()} threads, {train_seconds:.0f} s",
     }
-    if update_manifest and n_epochs == recipe.epochs:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            manifest = read_manifest(out_dir)
-        except config.CourseDataError:
-            manifest = {}
-        manifest[name] = entry
-        write_manifest(manifest, out_dir)
+    if overridden:
+        entry["epochs_override"] = True
+        entry["recipe_epochs"] = recipe.epochs
+        if tier == "full":
+            entry["note"] = (f"trained for {n_epochs} epoch(s) instead of the recipe's "
+                             f"{recipe.epochs} (--epochs): a quick trial, not the recipe's model")
+    if held_out_note:
+        entry["held_out_note"] = held_out_note
+    if recipe.dataset == "food11" and tier == "full":
+        entry["convert_to_rgb"] = convert_to_rgb
+        entry["converted_to_rgb"] = {"train": getattr(train_set, "converted", 0),
+                                     test_split: getattr(test_set, "converted", 0)}
+    if update_manifest and (tier == "full" or not overridden):
+        _add_to_manifest(out_dir, name, entry)
     return entry
+
+
+def _add_to_manifest(folder: Path, name: str, entry: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = read_manifest(folder)
+    except config.CourseDataError:
+        manifest = {}
+    manifest[name] = entry
+    write_manifest(manifest, folder)
+
+
+def describe_entry(name: str, entry: dict) -> str:
+    """What ``course train`` prints when a checkpoint is written: time, accuracy, where."""
+    seconds = entry.get("train_seconds", 0.0)
+    took = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    epochs = f"{entry['epochs']} epoch(s)" + (
+        f" (--epochs override; the recipe has {entry['recipe_epochs']})"
+        if entry.get("epochs_override") else "")
+    lines = [f"{name}: trained in {took} for {epochs} on {entry['trained_on']}",
+             f"  held-out accuracy {entry['test_accuracy']:.2%} on {entry['test_images']:,} "
+             f"images ({entry.get('test_data', 'the test split')})",
+             f"  wrote {entry['file']} ({entry['bytes'] / 2**20:.1f} MiB, sha256 "
+             f"{entry['sha256'][:16]}...)"]
+    if entry.get("held_out_note"):
+        lines.append(f"  note: {entry['held_out_note']}")
+    converted = entry.get("converted_to_rgb")
+    if converted and any(converted.values()):
+        lines.append("  note: converted to RGB on reading: " + ", ".join(
+            f"{n} {split} image(s)" for split, n in converted.items()))
+    return "\n".join(lines)

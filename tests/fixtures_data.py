@@ -8,7 +8,8 @@ compare what the loaders return with what is on disk.
   reads after its own download and extraction);
 * CIFAR-10: ``cifar-10-batches-py/data_batch_1..5``, ``test_batch`` and ``batches.meta``,
   pickled dicts with the keys of the real archive;
-* food-11: folders of ``<label>_<index>.jpg`` JPEGs.
+* food-11: folders of ``<label>_<index>.jpg`` JPEGs (also the homework's own copy, with an
+  unlabelled ``testing/``; non-RGB images; stray non-image files).
 """
 from __future__ import annotations
 
@@ -149,3 +150,47 @@ def write_image(path: Path, mode: str, size=(20, 16), image_format: str = "JPEG"
     bands = len(Image.new(mode, (1, 1)).getbands())
     Image.new(mode, size, color=(120,) * bands).save(path, format=image_format)
     return path
+
+
+def write_image_modes(folder: Path, modes=(("L", "JPEG"), ("CMYK", "JPEG"), ("P", "PNG"),
+                                           ("RGBA", "PNG")), first_index: int = 100,
+                      label: int = 2) -> list[Path]:
+    """Write one ``<label>_<index>.jpg`` per ``(PIL mode, file format)``: the non-RGB files
+    real photo collections contain (greyscale and CMYK JPEGs; palette and RGBA PNGs saved
+    under a .jpg name, as happens when a PNG is renamed)."""
+    paths = []
+    for k, (mode, image_format) in enumerate(modes):
+        path = Path(folder) / f"{label}_{first_index + k}.jpg"
+        if mode == "P":  # a real palette: a few colours, not one grey level
+            rgb = Image.fromarray(np.arange(16 * 20 * 3, dtype=np.uint8).reshape(16, 20, 3))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rgb.quantize(colors=8).save(path, format=image_format)
+        else:
+            write_image(path, mode, image_format=image_format)
+        paths.append(path)
+    return paths
+
+
+def write_stray_files(folder: Path) -> list[str]:
+    """Put the non-image files a downloaded folder often holds next to the images."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "readme.txt").write_text("food-11, downloaded from Kaggle\n")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    (folder / "__MACOSX").mkdir(exist_ok=True)
+    return [".DS_Store", "Thumbs.db", "__MACOSX/", "readme.txt"]
+
+
+def write_food11_homework(root: Path, train_labels=(0, 3, 10, 5), validation_labels=(1, 2),
+                          n_testing: int = 3, seed: int = 0) -> dict:
+    """The food-11 homework's own copy: ``training/`` and ``validation/`` of
+    ``<label>_<index>.jpg``, ``testing/`` of unlabelled ``<index>.jpg``, no ``evaluation/``."""
+    out = {"training": write_food11(root, "training", train_labels, seed=seed),
+           "validation": write_food11(root, "validation", validation_labels, seed=seed + 1)}
+    testing = Path(root) / "food-11" / "testing"
+    testing.mkdir(parents=True, exist_ok=True)
+    for index in range(n_testing):
+        write_image(testing / f"{index}.jpg", "RGB")
+    out["testing"] = sorted(p.name for p in testing.iterdir())
+    return out

@@ -18,8 +18,8 @@ from course_utils.config import CourseDataError
 from course_utils.data import (CIFAR10_CLASSES, FOOD11_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
                                denormalize, imagenet_normalize, load_dataset, load_photos,
                                mean_image_per_class)
-from fixtures_data import (patch_cifar10_md5, write_cifar10, write_food11, write_image,
-                           write_mnist)
+from fixtures_data import (patch_cifar10_md5, write_cifar10, write_food11, write_food11_homework,
+                           write_image, write_image_modes, write_mnist, write_stray_files)
 
 
 @pytest.fixture(autouse=True)
@@ -330,7 +330,7 @@ def test_food11_misnamed_files_are_all_listed(data_root, monkeypatch):
         write_image(folder / name, "RGB")
     (folder / ".DS_Store").write_bytes(b"finder")  # hidden files are ignored
     monkeypatch.setenv("COURSE_DATA", "auto")
-    with pytest.raises(CourseDataError, match=r"4 file\(s\) in .*training are not named "
+    with pytest.raises(CourseDataError, match=r"4 image file\(s\) in .*training are not named "
                                               r"<label>_<index>.jpg with a label in 0..10: "
                                               r"11_3.jpg, 2_x.jpg, 4_5.png, cat.jpg"):
         load_dataset("food11", "train")
@@ -351,17 +351,102 @@ def test_food11_corrupt_jpeg_names_the_file(data_root, monkeypatch):
 
 
 @pytest.mark.parametrize("mode, image_format", [("L", "JPEG"), ("RGBA", "PNG"),
-                                                ("CMYK", "JPEG")])
-def test_food11_non_rgb_is_refused_with_a_fix(data_root, monkeypatch, mode, image_format):
+                                                ("CMYK", "JPEG"), ("P", "PNG")])
+def test_food11_non_rgb_is_converted_by_default_and_refused_when_strict(data_root, monkeypatch,
+                                                                         mode, image_format):
     path = write_image(data_root / "food-11" / "training" / "4_0.jpg", mode,
                        image_format=image_format)
+    write_food11(data_root, "training", labels=(1,))
     monkeypatch.setenv("COURSE_DATA", "full")
+    ds = load_dataset("food11", "train")
+    assert ds.converted == 1 and ds.modes == {mode: 1, "RGB": 1}
+    assert "1 image(s) not stored as RGB" in ds.description and "converted to RGB" in ds.description
+    x, y = ds[1]
+    assert x.shape == (3, 128, 128) and y == 4
+    with Image.open(path) as image:  # what torchvision's pil_loader gives
+        expected = transforms.ToTensor()(image.convert("RGB").resize((128, 128), Image.BILINEAR))
+    torch.testing.assert_close(x, expected, atol=1 / 255, rtol=0)
     with pytest.raises(CourseDataError, match=rf"{re.escape(str(path))} is a {mode} image.*"
                                               r"3-channel RGB.*convert\('RGB'\).*"
                                               r"convert_to_rgb=True"):
-        load_dataset("food11", "train")[0]
-    x, y = load_dataset("food11", "train", convert_to_rgb=True)[0]
-    assert x.shape == (3, 128, 128) and y == 4
+        load_dataset("food11", "train", convert_to_rgb=False)
+
+
+def test_food11_counts_every_kind_of_non_rgb_and_strict_lists_them(data_root, monkeypatch):
+    folder = data_root / "food-11" / "training"
+    write_food11(data_root, "training", labels=(0, 3))
+    write_image_modes(folder)  # L and CMYK JPEGs, P and RGBA PNGs
+    monkeypatch.setenv("COURSE_DATA", "full")
+    ds = load_dataset("food11", "train")
+    assert len(ds) == 6 and ds.converted == 4
+    assert ds.modes == {"RGB": 2, "L": 1, "CMYK": 1, "P": 1, "RGBA": 1}
+    assert ("4 image(s) not stored as RGB (1 CMYK, 1 greyscale, 1 palette, 1 RGBA) are "
+            "converted to RGB on reading") in ds.description
+    images, labels = ds.getbatch(range(6))  # a whole pass: no error mid-epoch
+    assert images.shape == (6, 3, 128, 128) and labels.tolist() == [0, 2, 2, 2, 2, 3]
+    with pytest.raises(CourseDataError, match=r"2_100.jpg is a L image .*3 more file\(s\) in "
+                                              r".* are not RGB either: 2_101.jpg \(CMYK\), "
+                                              r"2_102.jpg \(P\), 2_103.jpg \(RGBA\)"):
+        data.Food11Folder(folder, convert_to_rgb=False)
+
+
+def test_food11_skips_non_image_files_with_a_note(data_root, monkeypatch):
+    folder = data_root / "food-11" / "training"
+    write_food11(data_root, "training", labels=(1, 2))
+    skipped = write_stray_files(folder)
+    monkeypatch.setenv("COURSE_DATA", "full")
+    ds = load_dataset("food11", "train")
+    assert len(ds) == 2 and ds.skipped == skipped and ds.converted == 0
+    assert ds.notes == ["skipped 4 file(s) that are not images: .DS_Store, Thumbs.db, "
+                        "__MACOSX/, readme.txt"]
+    assert "skipped 4 file(s) that are not images" in ds.description
+    # only non-images: refused, saying what was there
+    for path in folder.glob("*.jpg"):
+        path.unlink()
+    with pytest.raises(CourseDataError, match=r"holds no images \(only 4 non-image file\(s\): "
+                                              r"\.DS_Store, Thumbs.db, __MACOSX/, readme.txt\)"):
+        data.Food11Folder(folder)
+    assert not data.full.food11_present(data_root, "training")  # auto: not food-11
+
+
+def test_food11_many_stray_files_are_named_first_few(data_root, monkeypatch):
+    folder = data_root / "food-11" / "training"
+    write_food11(data_root, "training", labels=(1,))
+    for k in range(8):
+        (folder / f"notes_{k}.txt").write_text("x")
+    ds = data.Food11Folder(folder)
+    assert len(ds.skipped) == 8
+    assert ds.notes == ["skipped 8 file(s) that are not images: notes_0.txt, notes_1.txt, "
+                        "notes_2.txt, notes_3.txt, notes_4.txt, ... (3 more)"]
+
+
+def test_food11_homework_layout_is_explained(data_root, monkeypatch, small_scenes):
+    write_food11_homework(data_root)
+    monkeypatch.setenv("COURSE_DATA", "full")
+    assert len(load_dataset("food11", "train")) == 4
+    assert len(load_dataset("food11", "validation")) == 2
+    for split in ("test", "evaluation"):
+        with pytest.raises(CourseDataError) as err:
+            load_dataset("food11", split)
+        message = str(err.value)
+        for needed in (f"Found {data_root / 'food-11'}/ with testing/ (3 images), training/ "
+                       "(4 images), validation/ (2 images), but no evaluation/",
+                       "layout of the food-11 homework's copy",
+                       "the labelled held-out split is validation/",
+                       "load_dataset('food11', 'validation')", "ln -s validation"):
+            assert needed in message, (needed, message)
+    # auto: the stand-in, saying why the real data was not used (never silently)
+    ds = load_dataset("food11", "test", tier="auto")
+    assert ds.tier == "offline" and "real food-11 not used: Found" in ds.description
+    assert ds.notes and "validation/" in ds.notes[0]
+    # the unlabelled testing/ folder itself is refused with an explanation
+    with pytest.raises(CourseDataError, match=r"3 images named <index>.jpg .*without a label: "
+                                              r"this is the food-11 homework's unlabelled "
+                                              r"testing/ folder"):
+        data.Food11Folder(data_root / "food-11" / "testing")
+    # with the suggested link, the course's test split is the homework's validation/
+    (data_root / "food-11" / "evaluation").symlink_to("validation")
+    assert load_dataset("food11", "test").labels.tolist() == [1, 2]
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,15 +68,20 @@ def _cifar10(split: str, tier: str, root: Path, convert_to_rgb: bool) -> CourseD
 def _food11(split: str, tier: str, root: Path, convert_to_rgb: bool) -> CourseDataset:
     folder_name = full.FOOD11_FOLDER[split]
     present = full.food11_present(root, folder_name)
-    how = (f"Expected images in {root / 'food-11' / folder_name}/. "
-           f"{full.food11_how_to_get(root)}")
-    if resolve_tier("food-11", present, how, tier) == "full":
+    missing = full.food11_missing_split(root, folder_name)
+    how = (f"Expected images in {root / 'food-11' / folder_name}/. " + (
+        missing or full.food11_how_to_get(root)))
+    if resolve_tier(f"food-11's {folder_name}/ split", present, how, tier) == "full":
         return full.Food11Folder(root / "food-11" / folder_name, convert_to_rgb=convert_to_rgb)
     if folder_name == "validation":
         raise ValueError("the offline food-11 stand-in has only 'train' and 'test' "
                          "('evaluation') splits; 'validation' needs the real food-11 "
                          f"(COURSE_DATA=full). {full.food11_how_to_get(root)}")
-    return _load_scenes("food11", "train" if folder_name == "training" else "test")
+    ds = _load_scenes("food11", "train" if folder_name == "training" else "test")
+    if missing:  # part of the real food-11 is there: say why it is not used
+        ds.notes = [f"real food-11 not used: {missing}"]
+        ds.description += f" (real food-11 not used: {missing})"
+    return ds
 
 
 Loader = Callable[[str, str, Path, bool], CourseDataset]
@@ -90,7 +95,7 @@ DATASETS = tuple(LOADERS)
 
 
 def load_dataset(name: str, split: str, tier: str | None = None, *,
-                 convert_to_rgb: bool = False) -> CourseDataset:
+                 convert_to_rgb: bool = True) -> CourseDataset:
     """Load one of the course's datasets in the resolved tier.
 
     Args:
@@ -99,7 +104,9 @@ def load_dataset(name: str, split: str, tier: str | None = None, *,
             ``"validation"`` and ``"evaluation"`` (``"test"`` means ``"evaluation"``);
             ``"validation"`` exists only in the full tier.
         tier: ``"auto"``, ``"offline"`` or ``"full"``; ``None`` reads ``COURSE_DATA``.
-        convert_to_rgb: food-11 full tier only: convert non-RGB files instead of raising.
+        convert_to_rgb: food-11 full tier only: convert greyscale, CMYK, palette and RGBA
+            files to RGB (the default, as torchvision's loaders do; the dataset's
+            ``converted`` says how many); ``False`` refuses them, listing them.
 
     Returns:
         A dataset: ``ds[i] -> (float32 (C, H, W) in [0, 1], int label)``, with ``tier``,
