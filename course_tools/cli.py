@@ -109,9 +109,11 @@ def _grade(args) -> int:
             from . import grade_bench
 
             return grade_bench.main(args)
-        return grader.selftest(Path(args.submissions) if args.submissions else grader.SAMPLES,
-                               timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
-                               use_sandbox=False if args.no_sandbox else None)
+        from . import selftest
+
+        return selftest.run(Path(args.submissions) if args.submissions else selftest.SAMPLES,
+                            timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
+                            use_sandbox=False if args.no_sandbox else None)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"course grade {args.action}: {err}", file=sys.stderr)
         return 2
