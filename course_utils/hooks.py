@@ -119,7 +119,8 @@ def _layer_names(model: nn.Module, layers: str | nn.Module | Sequence[str | nn.M
         layers = [layers]
     if not isinstance(layers, (list, tuple)):
         raise TypeError(f"layers must be a dotted name (str), a sub-module, or a list of them, "
-                        f"got {type(layers).__name__} {layers!r}")
+                        f"got {type(layers).__name__} {layers!r}" +
+                        (f"; write '{layers}'" if isinstance(layers, int) else ""))
     found = []
     for layer in layers:
         module = get_layer(model, layer)  # raises KeyError naming the closest layers
