@@ -701,20 +701,36 @@ def _run_tasks(tasks: list[dict], jobs: int, scheduler: str | None, log=print) -
             return client.gather(futures)
     from concurrent.futures import ThreadPoolExecutor
 
-    def run(task):
-        return grade_task(task)
+    def run(batch: list[int]) -> list[dict]:
+        try:
+            return [grade_task(tasks[i]) for i in batch]
+        finally:
+            close_zygotes()  # this worker's zygotes: their lesson's tasks are all done
 
-    if jobs <= 1:
-        try:
-            return [run(t) for t in tasks]
-        finally:
-            close_zygotes()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        try:
-            return list(pool.map(run, tasks))
-        finally:
-            for _ in range(jobs):  # each thread closes its own zygotes
-                pool.submit(close_zygotes)
+    results: list[dict | None] = [None] * len(tasks)
+    batches = _batches(tasks, jobs)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(batches)))) as pool:
+        for batch, outs in zip(batches, pool.map(run, batches)):
+            for i, out in zip(batch, outs):
+                results[i] = out
+    return results
+
+
+def _batches(tasks: list[dict], jobs: int) -> list[list[int]]:
+    """The tasks' indices in batches, each graded in order by one worker: the tasks that share a
+    set-up zygote (same lesson, same sandbox) together, so that each lesson's set-up runs once
+    and not once per worker (about 8 s of CPU each); a batch is split only while there are
+    fewer batches than workers (many submissions of one lesson still use every worker)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tasks):
+        groups.setdefault((json.dumps(t["spec"]["setup"]), bool(t["sandbox"])), []).append(i)
+    batches = list(groups.values())
+    while len(batches) < jobs and any(len(b) > 1 for b in batches):
+        largest = max(batches, key=len)
+        batches.remove(largest)
+        parts = min(len(largest), jobs - len(batches))
+        batches += [largest[k::parts] for k in range(parts)]
+    return batches
 
 
 def _graded_from(result: dict, spec: LessonSpec, notes: list[str], flags: list[str]) -> Graded:
