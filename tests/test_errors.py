@@ -282,6 +282,12 @@ MASKS[:, 2:5, 2:5] = True
     (lambda: data.imagenet_normalize(torch.rand(2, 3, 4, 4) * 255), ValueError, "divide .* by 255"),
     (lambda: data.imagenet_normalize(torch.rand(2, 3, 4, 4), std=(0.0, 1.0, 1.0)), ValueError,
      "std must hold 3 finite numbers > 0"),
+    (lambda: data.TensorImageDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 5]),
+                                     ["a", "b"], "offline", "t"), ValueError, r"class indices 0\.\.1"),
+    (lambda: data.TensorImageDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0.7, 1.0]),
+                                     ["a", "b"], "offline", "t"), TypeError, "integer class indices"),
+    (lambda: __import__("course_utils.lessons").lessons.start("01", device="bogus", verbose=False),
+     ValueError, "not a device"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_bad_inputs_get_a_clear_error(call, error, match, one_thread):
     with pytest.raises(error, match=match):
