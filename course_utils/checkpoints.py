@@ -69,7 +69,7 @@ def save_checkpoint(model: nn.Module, path: Path, dtype: torch.dtype = torch.flo
              for k, v in model.state_dict().items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(f"weights {', '.join(bad[:5])} hold NaN or inf, or values beyond {dtype}'s "
+        raise ValueError(f"tensor(s) {', '.join(bad[:5])} hold NaN or inf, or values beyond {dtype}'s "
                          f"range ({torch.finfo(dtype).max:g}); nothing was saved")
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -110,9 +110,16 @@ def load_checkpoint(name: str, folder: Path | None = None, verify: bool = True) 
         raise CourseDataError(f"no checkpoint named {name!r} in {folder / MANIFEST}; "
                               f"available: {', '.join(sorted(manifest))}.")
     entry = manifest[name]
+    missing = sorted({"file", "sha256", "architecture"} - set(entry)) if isinstance(entry, dict) else None
+    if missing is None or missing:
+        raise CourseDataError(f"the manifest's entry {name!r} in {folder / MANIFEST} is "
+                              + (f"missing {', '.join(missing)}" if missing else
+                                 f"not an object ({type(entry).__name__})")
+                              + "; restore it with `git checkout -- checkpoints/manifest.json` "
+                              f"or re-create it with `course train {name}`.")
     path = folder / entry["file"]
     fix = (f"Restore it with `git checkout -- {Path('checkpoints') / entry['file']}` or "
-           f"re-create it with `{entry['command']}`.")
+           f"re-create it with `{entry.get('command', f'course train {name}')}`.")
     if not path.is_file():
         raise CourseDataError(f"checkpoint file {path} is missing. {fix}")
     if verify:

@@ -268,6 +268,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
         raise ValueError(f"magnitude must be 'abs' or 'square', got {magnitude!r}")
     n_samples = check_count("n_samples", n_samples)
     noise_level = check_real("noise_level", noise_level)  # refuses NaN, inf and negatives
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int, got {seed!r}")
     gen = torch.Generator(device="cpu").manual_seed(seed)
     flat = x.detach().reshape(x.shape[0], -1)
     sigma = (noise_level * (flat.amax(1) - flat.amin(1))).reshape(-1, 1, 1, 1)
@@ -896,7 +898,11 @@ def lime_classifier_fn(model: nn.Module, device: torch.device | str | None = Non
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = torch.device(device) if device is not None else _model_device(model)
+    try:
+        dev = torch.device(device) if device is not None else _model_device(model)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device; use 'cpu', 'cuda' or 'mps' (or leave "
+                         "it out: the model's device)") from None
     dtype = _model_dtype(model)
 
     def classifier_fn(images: np.ndarray) -> np.ndarray:

@@ -261,6 +261,8 @@ MASKS[:, 2:5, 2:5] = True
     (lambda: explain.slic_segmenter(10, sigma=float("nan")), ValueError, "sigma"),
     (lambda: explain.lime_classifier_fn(tiny_cnn())(np.full((1, 8, 8, 3), 200.0)), ValueError,
      r"\[0, 1\].*divide by 255"),
+    (lambda: explain.lime_classifier_fn(tiny_cnn(), device="bogus"), ValueError, "not a device"),
+    (lambda: explain.smoothgrad(tiny_cnn(), X8, 0, n_samples=2, seed="a"), TypeError, "seed must be an int"),
     # metrics
     (lambda: __import__("course_utils.metrics").metrics.pointing_game(MAPS, MASKS, float("nan")),
      ValueError, "finite number >= 0"),
@@ -328,6 +330,13 @@ def test_save_checkpoint_refuses_what_it_would_store_wrongly(tmp_path, call, mat
     with pytest.raises((TypeError, ValueError), match=match):
         call(tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("entry, match", [(3, "not an object"), ({"file": "m.pt"}, "missing architecture, sha256")])
+def test_a_manifest_entry_without_its_fields(tmp_path, entry, match):
+    checkpoints.write_manifest({"m": entry}, tmp_path)
+    with pytest.raises(CourseDataError, match=f"{match}.*course train m"):
+        checkpoints.load_checkpoint("m", folder=tmp_path)
 
 
 @pytest.mark.parametrize("content, error, match", [(None, FileNotFoundError, "no checkpoint file"),
