@@ -191,9 +191,11 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != dtype and any(p.is_floating_point() for p in model.parameters()):
             raise RuntimeError(f"x is {x.dtype} but {type(model).__name__}'s weights are {dtype}: "
                                f"convert x with x.to({dtype})") from err
+        hint = (" A single image? Add the batch dimension with x.unsqueeze(0)."
+                if x.dim() == 3 else "")
         raise RuntimeError(f"{type(model).__name__} failed on an input of shape "
                            f"{tuple(x.shape)}: {err}. If the shape is the cause, check the "
-                           "channel count and image size the model was built for.") from err
+                           f"channel count and image size the model was built for.{hint}") from err
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"the model must return logits of shape (N, num_classes) = "

@@ -239,6 +239,8 @@ MASKS[:, 2:5, 2:5] = True
     (lambda: explain.saliency_class_score(tiny_cnn(), X8.double(), 0), RuntimeError,
      r"x is torch.float64 but .* weights are torch.float32: convert x"),
     (lambda: explain.saliency_loss(tiny_cnn(), X8, 0, normalize="no"), TypeError, "True or False"),
+    (lambda: explain.predict(nn.Sequential(nn.Flatten(), nn.Linear(192, 3)), X8[0]), RuntimeError,
+     r"x.unsqueeze\(0\)"),
     (lambda: explain.grad_cam(tiny_cnn(), X8, 0, layer=None), TypeError, "dotted name"),
     (lambda: explain.grad_cam(tiny_cnn(), X8, 0, layer=0), TypeError, "write '0'"),
     (lambda: explain.occlusion(tiny_cnn(), X8, 0, window=4, stride=4, baseline=torch.zeros(5)),
