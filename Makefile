@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make course   set up, run every lesson once (offline tier) into build/notebooks, then build the
 #                 course site from them into build/html (a book: course map, search, offline math)
-#   make test     set up, unit tests (the site read in headless Chromium among them), every lesson
+#   make test     set up, unit tests, the site read in headless Chromium (site-test), every lesson
 #                 executed in the full tier on format-true stand-ins, nbval over every notebook
 #                 (offline tier forced) natively and, for lessons changed since `make refresh`
 #                 checked them, under perturbed arithmetic, + the grading checks
@@ -29,7 +29,12 @@ TEST_ENV = COURSE_DATA=offline COURSE_DEVICE=cpu OMP_NUM_THREADS=2 MKL_NUM_THREA
 # does. The committed outputs must come out the same under both: that is how a developer on
 # either kind proves them portable, and how `make refresh` refuses fragile numbers.
 PERTURBED = ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41
-NBVAL_ON = $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
+# Two notebooks at a time (pytest-xdist, one kernel per worker, a notebook's cells stay together
+# and in order): one nbval pass keeps only about one core busy (01 + 03 measured: CPU/wall 0.66
+# to 1.0), so on 2 cores two kernels finish sooner. Every lesson sets its own thread count
+# (config.setup), so no printed number depends on this. NBVAL_JOBS=0 runs them one by one.
+NBVAL_JOBS ?= 2
+NBVAL_ON = $(BIN)/python -m pytest -q -p no:randomly -n $(NBVAL_JOBS) --dist loadfile --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 NBVAL = $(NBVAL_ON) notebooks
 
@@ -63,12 +68,15 @@ site: install
 	$(BIN)/python -m course_tools.site build/notebooks build/html
 
 site-test: install chromium
-	$(TEST_ENV) $(BIN)/python -m pytest -q tests/test_site.py
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m browser tests/test_site.py
 
-test: install chromium unit full-tier nbval nbval-perturbed grading
+test: install chromium unit site-test full-tier nbval nbval-perturbed grading
 
+# Everything but the site's browser tests (pytest marker `browser`: site-test runs them), the
+# whole lessons in the full tier (`fulltier`: full-tier) and the accuracy re-measurement
+# (`accuracy`: make verify).
 unit: install
-	$(TEST_ENV) $(BIN)/python -m pytest -q tests
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not accuracy and not fulltier and not browser" tests
 
 nbval: install
 	$(TEST_ENV) $(NBVAL)

@@ -44,6 +44,7 @@ import statistics
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -190,125 +191,152 @@ def _close(a: Any, b: Any, rtol: float = 1e-4) -> bool:
 
 # --------------------------------------------------------------------------- ResNet-18
 
-def _resnet_cases(batch: int, size: int, repeats: int, verbose: bool) -> list[dict]:
+@dataclass
+class _ResNetCase:
+    """What every ResNet-18 method is timed on: the model, a batch and each image's top class."""
+    model: torch.nn.Module
+    x: torch.Tensor
+    t: torch.Tensor
+    x_captum: torch.Tensor  # captum's Saliency wants an input that requires a gradient
+
+    @property
+    def t_list(self) -> list[int]:
+        return self.t.tolist()
+
+
+def _resnet_case(batch: int, size: int) -> _ResNetCase:
     import torchvision
-    from captum.attr import LayerGradCam, Saliency
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-    from torchcam.methods import CAM
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval()
     x = torch.rand(batch, 3, size, size)
     with torch.no_grad():
         t = model(x).argmax(dim=1)  # each image's top class
-    t_list = t.tolist()
-    layer4 = model.layer4
+    return _ResNetCase(model, x, t, x.clone().requires_grad_(True))
 
-    def forward_only():
-        with torch.no_grad():
-            return model(x)
 
-    def grad_cam_floor():
-        # The least any Grad-CAM must do: one forward pass, and a backward pass from the
-        # target scores down to layer4's output only. The weights are frozen and the image
-        # needs no gradient, so autograd records nothing before layer4: the hook hands on a
-        # leaf copy of the layer's output, and only avgpool + fc are differentiated.
-        acts = []
+def _forward_only(c: _ResNetCase):
+    with torch.no_grad():
+        return c.model(c.x)
 
-        def hook(module, inputs, output):
-            leaf = output.detach().requires_grad_(True)
-            acts.append(leaf)
-            return leaf
 
-        handle = layer4.register_forward_hook(hook)
-        try:
-            with frozen(model):
-                logits = model(x)
-                score = logits.gather(1, t[:, None]).sum()
-                (grads,) = torch.autograd.grad(score, acts[0])
-        finally:
-            handle.remove()
-        return grads
+def _grad_cam_floor(c: _ResNetCase):
+    # The least any Grad-CAM must do: one forward pass, and a backward pass from the
+    # target scores down to layer4's output only. The weights are frozen and the image
+    # needs no gradient, so autograd records nothing before layer4: the hook hands on a
+    # leaf copy of the layer's output, and only avgpool + fc are differentiated.
+    acts = []
 
-    def course_grad_cam():
-        return ex.grad_cam(model, x, t, layer="layer4")
+    def hook(module, inputs, output):
+        leaf = output.detach().requires_grad_(True)
+        acts.append(leaf)
+        return leaf
 
-    def captum_grad_cam():
-        return LayerGradCam(model, layer4).attribute(x, target=t, relu_attributions=True)[:, 0]
+    handle = c.model.layer4.register_forward_hook(hook)
+    try:
+        with frozen(c.model):
+            logits = c.model(c.x)
+            score = logits.gather(1, c.t[:, None]).sum()
+            (grads,) = torch.autograd.grad(score, acts[0])
+    finally:
+        handle.remove()
+    return grads
 
-    def pgc_grad_cam():
-        targets = [ClassifierOutputTarget(c) for c in t_list]
-        with GradCAM(model=model, target_layers=[layer4]) as cam:
-            out = cam(input_tensor=x, targets=targets)
-        model.zero_grad(set_to_none=True)  # its loss.backward() filled every param.grad
-        return out
 
-    def course_cam():
-        return ex.cam(model, x, t, "layer4", "fc")
+def _course_grad_cam(c: _ResNetCase):
+    return ex.grad_cam(c.model, c.x, c.t, layer="layer4")
 
-    def torchcam_cam():
-        with CAM(model, "layer4", "fc") as extractor:
-            with torch.no_grad():  # torchcam's CAM reads hooked activations: no gradients
-                model(x)
-            return extractor(class_idx=t_list, normalized=False)[0]
 
-    def saliency_floor():
-        # One forward pass + the full backward pass to the input (no weight gradients).
-        with frozen(model):
-            xg = x.detach().requires_grad_(True)
-            logits = model(xg)
-            score = logits.gather(1, t[:, None]).sum()
-            (grad,) = torch.autograd.grad(score, xg)
-        return grad
+def _captum_grad_cam(c: _ResNetCase):
+    from captum.attr import LayerGradCam
 
-    def course_saliency():
-        return ex.saliency_class_score(model, x, t)
+    return LayerGradCam(c.model, c.model.layer4).attribute(c.x, target=c.t,
+                                                           relu_attributions=True)[:, 0]
 
-    x_captum = x.clone().requires_grad_(True)
 
-    def captum_saliency():
-        return Saliency(model).attribute(x_captum, target=t, abs=True).amax(dim=1)
+def _pgc_grad_cam(c: _ResNetCase):
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    methods = {
-        "forward": forward_only,
-        "grad_cam_floor": grad_cam_floor, "course_grad_cam": course_grad_cam,
-        "captum_grad_cam": captum_grad_cam, "pgc_grad_cam": pgc_grad_cam,
-        "course_cam": course_cam, "torchcam_cam": torchcam_cam,
-        "saliency_floor": saliency_floor, "course_saliency": course_saliency,
-        "captum_saliency": captum_saliency,
-    }
+    targets = [ClassifierOutputTarget(k) for k in c.t_list]
+    with GradCAM(model=c.model, target_layers=[c.model.layer4]) as cam:
+        out = cam(input_tensor=c.x, targets=targets)
+    c.model.zero_grad(set_to_none=True)  # its loss.backward() filled every param.grad
+    return out
+
+
+def _course_cam(c: _ResNetCase):
+    return ex.cam(c.model, c.x, c.t, "layer4", "fc")
+
+
+def _torchcam_cam(c: _ResNetCase):
+    from torchcam.methods import CAM
+
+    with CAM(c.model, "layer4", "fc") as extractor:
+        with torch.no_grad():  # torchcam's CAM reads hooked activations: no gradients
+            c.model(c.x)
+        return extractor(class_idx=c.t_list, normalized=False)[0]
+
+
+def _saliency_floor(c: _ResNetCase):
+    # One forward pass + the full backward pass to the input (no weight gradients).
+    with frozen(c.model):
+        xg = c.x.detach().requires_grad_(True)
+        logits = c.model(xg)
+        score = logits.gather(1, c.t[:, None]).sum()
+        (grad,) = torch.autograd.grad(score, xg)
+    return grad
+
+
+def _course_saliency(c: _ResNetCase):
+    return ex.saliency_class_score(c.model, c.x, c.t)
+
+
+def _captum_saliency(c: _ResNetCase):
+    from captum.attr import Saliency
+
+    return Saliency(c.model).attribute(c.x_captum, target=c.t, abs=True).amax(dim=1)
+
+
+#: The ResNet-18 methods, timed in this order (interleaved, one round after another).
+RESNET_METHODS: dict[str, Callable[[_ResNetCase], Any]] = {
+    "forward": _forward_only,
+    "grad_cam_floor": _grad_cam_floor, "course_grad_cam": _course_grad_cam,
+    "captum_grad_cam": _captum_grad_cam, "pgc_grad_cam": _pgc_grad_cam,
+    "course_cam": _course_cam, "torchcam_cam": _torchcam_cam,
+    "saliency_floor": _saliency_floor, "course_saliency": _course_saliency,
+    "captum_saliency": _captum_saliency,
+}
+
+#: The table's rows: (case, label, role, method, the course's method it must agree with).
+#: pytorch-grad-cam resizes and min-max normalises its maps: not compared here
+#: (tests/test_reference_crosscheck.py does).
+RESNET_ROWS = [
+    ("Grad-CAM", "floor: forward + backward from the scores to layer4", "floor", "grad_cam_floor", None),
+    ("Grad-CAM", "course explain.grad_cam", "course", "course_grad_cam", None),
+    ("Grad-CAM", "captum LayerGradCam", "reference", "captum_grad_cam", "course_grad_cam"),
+    ("Grad-CAM", "pytorch-grad-cam GradCAM (+ resize, min-max)", "reference", "pgc_grad_cam", None),
+    ("CAM", "forward only (no_grad) = CAM floor", "floor", "forward", None),
+    ("CAM", "course explain.cam", "course", "course_cam", None),
+    ("CAM", "torchcam CAM", "reference", "torchcam_cam", "course_cam"),
+    ("saliency", "floor: forward + full backward to the input", "floor", "saliency_floor", None),
+    ("saliency", "course explain.saliency_class_score", "course", "course_saliency", None),
+    ("saliency", "captum Saliency", "reference", "captum_saliency", "course_saliency"),
+]
+
+
+def _resnet_cases(batch: int, size: int, repeats: int, verbose: bool) -> list[dict]:
+    c = _resnet_case(batch, size)
+    methods = {name: (lambda fn=fn: fn(c)) for name, fn in RESNET_METHODS.items()}
     _say(verbose, f"ResNet-18, {batch} images {size} x {size}, {repeats} rounds")
     times, last = _time_interleaved(methods, repeats, verbose)
-
-    # Same results, so that the same work is being timed (pytorch-grad-cam resizes and
-    # min-max normalises its maps: not compared here; tests/test_reference_crosscheck.py does).
-    agree_gc = _close(last["course_grad_cam"], last["captum_grad_cam"])
-    agree_cam = _close(last["course_cam"], last["torchcam_cam"])
-    agree_sal = _close(last["course_saliency"], last["captum_saliency"])
-
+    # Same results, so that the same work is being timed.
     setting = f"ResNet-18, {batch} x 3 x {size} x {size}"
-    gc_case, cam_case, sal_case = (f"Grad-CAM ({setting})", f"CAM ({setting})",
-                                   f"saliency ({setting})")
-    rows = [
-        _row(gc_case, "floor: forward + backward from the scores to layer4", "floor",
-             times["grad_cam_floor"]),
-        _row(gc_case, "course explain.grad_cam", "course", times["course_grad_cam"]),
-        _row(gc_case, "captum LayerGradCam", "reference", times["captum_grad_cam"],
-             agrees_with_course=agree_gc),
-        _row(gc_case, "pytorch-grad-cam GradCAM (+ resize, min-max)", "reference",
-             times["pgc_grad_cam"]),
-        _row(cam_case, "forward only (no_grad) = CAM floor", "floor", times["forward"]),
-        _row(cam_case, "course explain.cam", "course", times["course_cam"]),
-        _row(cam_case, "torchcam CAM", "reference", times["torchcam_cam"],
-             agrees_with_course=agree_cam),
-        _row(sal_case, "floor: forward + full backward to the input", "floor",
-             times["saliency_floor"]),
-        _row(sal_case, "course explain.saliency_class_score", "course",
-             times["course_saliency"]),
-        _row(sal_case, "captum Saliency", "reference", times["captum_saliency"],
-             agrees_with_course=agree_sal),
-    ]
+    rows = []
+    for case, label, role, method, agrees_with in RESNET_ROWS:
+        extra = {} if agrees_with is None else \
+            {"agrees_with_course": _close(last[agrees_with], last[method])}
+        rows.append(_row(f"{case} ({setting})", label, role, times[method], **extra))
     return rows
 
 

@@ -14,10 +14,29 @@ from course_utils.paths import REPO_ROOT
 DEFAULT_COURSE_DIR = REPO_ROOT / "grading"
 
 
+def _positive(kind):
+    """argparse type: a number of ``kind`` (int or float) greater than 0."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an int' if kind is int else 'a number'}, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def _train(args) -> int:
     from course_utils.config import CourseDataError
 
     from .train import IMAGENET_IN_FULL_TIER, RECIPES, describe_entry, train_recipe
+
+    if args.all or args.name is None:
+        print("name the checkpoint to train, or all of them: course train NAME | course train all "
+              f"(not --all); checkpoints: {', '.join(RECIPES)}", file=sys.stderr)
+        return 2
 
     names = list(RECIPES) if args.name == "all" else [args.name]
     for name in names:
@@ -167,9 +186,11 @@ def _grade(args) -> int:
             from . import grade_bench
 
             return grade_bench.main(args)
-        return grader.selftest(Path(args.submissions) if args.submissions else grader.SAMPLES,
-                               timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
-                               use_sandbox=False if args.no_sandbox else None)
+        from . import selftest
+
+        return selftest.run(Path(args.submissions) if args.submissions else selftest.SAMPLES,
+                            timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
+                            use_sandbox=False if args.no_sandbox else None)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"course grade {args.action}: {err}", file=sys.stderr)
         return 2
@@ -179,9 +200,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="re-create a checkpoint from its recipe (or 'all')")
-    train.add_argument("name")
+    train.add_argument("name", nargs="?", help="a checkpoint name, or all")
+    train.add_argument("--all", action="store_true", help=argparse.SUPPRESS)  # explained, refused
     train.add_argument("--tier", choices=["offline", "full"], default="offline")
-    train.add_argument("--epochs", type=int, default=None,
+    train.add_argument("--epochs", type=_positive(int), default=None,
                        help="override the recipe's epochs (quick trials; recorded in the "
                        "full tier's manifest entry)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -210,7 +232,7 @@ def main(argv=None) -> int:
                        help="tiny inputs, 100 LIME samples, 2 rounds (under a minute; for tests)")
     bench.add_argument("--out", default="benchmarks/RESULTS.md",
                        help="Markdown file to write (default benchmarks/RESULTS.md)")
-    bench.add_argument("--threads", type=int, default=2,
+    bench.add_argument("--threads", type=_positive(int), default=2,
                        help="torch threads (default 2, the course's setting; 1 on a busy machine)")
     bench.set_defaults(func=_bench)
     grade = sub.add_parser("grade", help="the lessons as nbgrader assignments (instructors)",
@@ -228,18 +250,18 @@ def main(argv=None) -> int:
                        help="lessons by name or number (default: all with exercises)")
     grade.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR),
                        help="nbgrader course directory (default: grading/ in the repository)")
-    grade.add_argument("--timeout", type=int, default=None,
+    grade.add_argument("--timeout", type=_positive(int), default=None,
                        help="seconds per exercise (default 120; selftest and bench 10)")
     grade.add_argument("--jobs", type=int, default=None,
                        help="submissions graded at once on this machine (default: 1; selftest 2)")
     grade.add_argument("--scheduler", default=None,
                        help="grade on a Dask distributed cluster at this address (tcp://host:8786); "
                        "default: none, this machine")
-    grade.add_argument("-n", "--count", type=int, default=20,
+    grade.add_argument("-n", "--count", type=_positive(int), default=20,
                        help="bench: how many copies of the sample to grade")
     grade.add_argument("--sample", default="full", help="bench: which sample (default full)")
-    grade.add_argument("--memory-gib", type=float, default=6.0, help="memory limit per submission")
-    grade.add_argument("--file-mib", type=float, default=256.0, help="largest file a submission may write")
+    grade.add_argument("--memory-gib", type=_positive(float), default=6.0, help="memory limit per submission")
+    grade.add_argument("--file-mib", type=_positive(float), default=256.0, help="largest file a submission may write")
     grade.add_argument("--csv", default="grades.csv", help="autograde: the grades file to write")
     grade.add_argument("--full", action="store_true",
                        help="check: run whole lessons, not only their exercise cells (minutes)")

@@ -29,15 +29,15 @@ def plain_lesson_seconds(lesson: str) -> float:
 
 
 def main(args) -> int:
-    from . import grader
+    from . import grader, selftest
 
-    sample = grader.read_sample(grader.SAMPLES / f"{args.sample}.py")
+    sample = selftest.read_sample(selftest.SAMPLES / f"{args.sample}.py")
     with tempfile.TemporaryDirectory(prefix="course-grade-bench-") as tmp:
         course, subs = Path(tmp) / "course", Path(tmp) / "submitted"
         released = grader.release([sample.lesson], course)
         rel = nbformat.read(released[sample.lesson], as_version=4)
         src = nbformat.read(grader.lesson_notebooks()[sample.lesson], as_version=4)
-        nb = grader.build_submission(sample, rel, src)
+        nb = selftest.build_submission(sample, rel, src)
         for i in range(args.count):
             target = subs / f"student{i:04d}" / sample.lesson / released[sample.lesson].name
             target.parent.mkdir(parents=True)

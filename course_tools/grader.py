@@ -29,7 +29,6 @@ import html
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -314,6 +313,8 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
         # source's solutions must score full marks (so no exercise needs anything else of the
         # lesson, nor an earlier test cell), the untouched release 0.
         tasks, by_lesson = [], {r.lesson: r for r in results}
+        limits = Limits(timeout, sandbox=sandbox.available(),
+                        hide=tuple(_sandbox_paths(course, None)))
         for lesson, rel_path in released.items():
             start = time.time()
             src_nb = nbformat.read(lesson_notebooks()[lesson], as_version=4)
@@ -323,9 +324,7 @@ def check(lessons: list[str] | None = None, course_dir: Path | None = None,
                 path.parent.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, path)
                 solutions, _ = read_solutions(path, spec)
-                tasks.append(_make_task(Submission(who, lesson, path), spec, solutions,
-                                        _sandbox_paths(course, None), timeout, 6.0, 256.0,
-                                        sandbox.available()))
+                tasks.append(_make_task(Submission(who, lesson, path), spec, solutions, limits))
         for out in _run_tasks(tasks, 2, None):
             res = by_lesson[out["lesson"]]
             for gid, r in out["outcomes"].items():
@@ -483,47 +482,74 @@ def close_zygotes() -> None:
     _ZYGOTES.pool = {}
 
 
+def _all_failed(spec: dict, message: str) -> dict[str, dict]:
+    """Every exercise of ``spec`` as an error with ``message`` (the set-up itself failed)."""
+    return {ex["test_id"]: {"passed": False, "outcome": "error", "message": message,
+                            "output": "", "seconds": 0} for ex in spec["exercises"]}
+
+
+def _work_copy(tmp: Path, test_id: str, files: dict[str, bytes]) -> Path:
+    """A fresh working folder for one exercise, holding what the student handed in."""
+    work = Path(tmp) / f"work-{test_id}"
+    work.mkdir()
+    for name, data in files.items():
+        (work / name).write_bytes(data)
+    return work
+
+
+def _exercise_job(task: dict, ex: dict, work: Path, outdir: Path) -> dict:
+    """What the zygote's child needs to run exercise ``ex`` (see course_tools.exercise_runner)."""
+    solutions = task["solutions"]
+    return {"exercise": ex["test_id"], "test": ex["test_source"],
+            "solutions": [[g, solutions[g]] for g in ex["solution_ids"] if g in solutions],
+            "workdir": str(work), "outdir": str(outdir), "timeout": task["timeout"],
+            "memory_bytes": task["memory_bytes"], "file_bytes": task["file_bytes"],
+            "sandbox": task["sandbox"], "hide": task["hide"], "keep": [str(work)]}
+
+
+def _note_disk_use(result: dict, work: Path, file_bytes: int) -> None:
+    """Say so in the message when the exercise wrote more than its file budget."""
+    used = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
+    if used > file_bytes:
+        result["message"] = (result.get("message", "") +
+                             f" (wrote {used / 2**20:.0f} MiB into its working folder)").strip()
+
+
+def _grade_exercise(zygote: _Zygote, task: dict, ex: dict, tmp: Path) -> tuple[dict, bool]:
+    """Run one exercise in a child of ``zygote``; returns (its result, whether the zygote died)."""
+    work = _work_copy(tmp, ex["test_id"], task["files"])
+    outdir = Path(tmp) / "out"
+    outdir.mkdir(exist_ok=True)
+    try:
+        result = zygote.run(_exercise_job(task, ex, work, outdir))
+        died = result is None
+        if died:  # the zygote itself died: never the student's fault alone
+            result = {"passed": False, "outcome": "error", "output": "", "seconds": 0,
+                      "message": "the grading process died; grade this exercise again"}
+        _note_disk_use(result, work, task["file_bytes"])
+        return result, died
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def grade_task(task: dict) -> dict:
     """Grade one submission (``task`` from :func:`_make_task`): every exercise in its own child.
     Runs wherever the work is sent (a local thread or a Dask worker); returns plain data."""
     start = time.time()
     spec = task["spec"]
-    solutions = task["solutions"]
     out = {"student": task["student"], "lesson": task["lesson"], "outcomes": {}, "notes": []}
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         try:
             zygote = _zygote(spec["setup"], task["sandbox"])
         except RuntimeError as err:
             out["notes"].append(f"grader problem: {err}")
+            out["outcomes"] = _all_failed(spec, str(err))
+        else:
             for ex in spec["exercises"]:
-                out["outcomes"][ex["test_id"]] = {"passed": False, "outcome": "error",
-                                                  "message": str(err), "output": "", "seconds": 0}
-            out["seconds"] = time.time() - start
-            return out
-        for ex in spec["exercises"]:
-            work = Path(tmp) / f"work-{ex['test_id']}"  # a fresh working copy per exercise
-            work.mkdir()
-            for name, data in task["files"].items():
-                (work / name).write_bytes(data)
-            outdir = Path(tmp) / "out"
-            outdir.mkdir(exist_ok=True)
-            job = {"exercise": ex["test_id"], "test": ex["test_source"],
-                   "solutions": [[g, solutions[g]] for g in ex["solution_ids"] if g in solutions],
-                   "workdir": str(work), "outdir": str(outdir), "timeout": task["timeout"],
-                   "memory_bytes": task["memory_bytes"], "file_bytes": task["file_bytes"],
-                   "sandbox": task["sandbox"], "hide": task["hide"], "keep": [str(work)]}
-            result = zygote.run(job)
-            if result is None:  # the zygote itself died: never the student's fault alone
-                result = {"passed": False, "outcome": "error", "output": "", "seconds": 0,
-                          "message": "the grading process died; grade this exercise again"}
-                close_zygotes()
-                zygote = _zygote(spec["setup"], task["sandbox"])
-            used = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
-            if used > task["file_bytes"]:
-                result["message"] = (result.get("message", "") +
-                                     f" (wrote {used / 2**20:.0f} MiB into its working folder)").strip()
-            out["outcomes"][ex["test_id"]] = result
-            shutil.rmtree(work, ignore_errors=True)
+                out["outcomes"][ex["test_id"]], died = _grade_exercise(zygote, task, ex, Path(tmp))
+                if died:
+                    close_zygotes()
+                    zygote = _zygote(spec["setup"], task["sandbox"])
     out["seconds"] = time.time() - start
     return out
 
@@ -626,21 +652,39 @@ def read_solutions(path: Path, spec: LessonSpec) -> tuple[dict[str, str], list[s
     return solutions, notes
 
 
-def _make_task(sub: Submission, spec: LessonSpec, solutions: dict[str, str], hide: list[str],
-               timeout: int, memory_gib: float, file_mib: float, use_sandbox: bool) -> dict:
+@dataclass(frozen=True)
+class Limits:
+    """How one submission is run: seconds per exercise, memory and file budgets, the sandbox
+    and the paths it hides."""
+    timeout: int = 120
+    memory_gib: float = 6.0
+    file_mib: float = 256.0
+    sandbox: bool = True
+    hide: tuple[str, ...] = ()
+
+
+def _handed_in(sub: Submission) -> dict[str, bytes]:
+    """The notebook, and what the student handed in beside it (up to 16 MiB in all)."""
     files = {}
     folder = sub.path.parent
-    budget = 16 * 2**20  # what the student handed in beside the notebook travels too, up to this
+    budget = 16 * 2**20
     if folder.name == sub.lesson:
         for p in sorted(folder.iterdir()):
             if p.is_file() and not p.name.startswith(".") and p.stat().st_size <= budget:
                 budget -= p.stat().st_size
                 files[p.name] = p.read_bytes()
     files[sub.path.name] = sub.path.read_bytes()
+    return files
+
+
+def _make_task(sub: Submission, spec: LessonSpec, solutions: dict[str, str], limits: Limits) -> dict:
+    """One submission as plain, picklable data for :func:`grade_task`."""
     return {"student": sub.student, "lesson": sub.lesson, "solutions": solutions,
             "spec": {"setup": spec.setup, "exercises": [e.__dict__ for e in spec.exercises]},
-            "files": files, "timeout": int(timeout), "memory_bytes": int(memory_gib * 2**30),
-            "file_bytes": int(file_mib * 2**20), "sandbox": bool(use_sandbox), "hide": hide}
+            "files": _handed_in(sub), "timeout": int(limits.timeout),
+            "memory_bytes": int(limits.memory_gib * 2**30),
+            "file_bytes": int(limits.file_mib * 2**20), "sandbox": bool(limits.sandbox),
+            "hide": list(limits.hide)}
 
 
 def _run_tasks(tasks: list[dict], jobs: int, scheduler: str | None, log=print) -> list[dict]:
@@ -657,20 +701,36 @@ def _run_tasks(tasks: list[dict], jobs: int, scheduler: str | None, log=print) -
             return client.gather(futures)
     from concurrent.futures import ThreadPoolExecutor
 
-    def run(task):
-        return grade_task(task)
+    def run(batch: list[int]) -> list[dict]:
+        try:
+            return [grade_task(tasks[i]) for i in batch]
+        finally:
+            close_zygotes()  # this worker's zygotes: their lesson's tasks are all done
 
-    if jobs <= 1:
-        try:
-            return [run(t) for t in tasks]
-        finally:
-            close_zygotes()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        try:
-            return list(pool.map(run, tasks))
-        finally:
-            for _ in range(jobs):  # each thread closes its own zygotes
-                pool.submit(close_zygotes)
+    results: list[dict | None] = [None] * len(tasks)
+    batches = _batches(tasks, jobs)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(batches)))) as pool:
+        for batch, outs in zip(batches, pool.map(run, batches)):
+            for i, out in zip(batch, outs):
+                results[i] = out
+    return results
+
+
+def _batches(tasks: list[dict], jobs: int) -> list[list[int]]:
+    """The tasks' indices in batches, each graded in order by one worker: the tasks that share a
+    set-up zygote (same lesson, same sandbox) together, so that each lesson's set-up runs once
+    and not once per worker (about 8 s of CPU each); a batch is split only while there are
+    fewer batches than workers (many submissions of one lesson still use every worker)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tasks):
+        groups.setdefault((json.dumps(t["spec"]["setup"]), bool(t["sandbox"])), []).append(i)
+    batches = list(groups.values())
+    while len(batches) < jobs and any(len(b) > 1 for b in batches):
+        largest = max(batches, key=len)
+        batches.remove(largest)
+        parts = min(len(largest), jobs - len(batches))
+        batches += [largest[k::parts] for k in range(parts)]
+    return batches
 
 
 def _graded_from(result: dict, spec: LessonSpec, notes: list[str], flags: list[str]) -> Graded:
@@ -727,7 +787,8 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
         raise ValueError(f"no submissions found under {submissions} for {', '.join(wanted)}"
                          + (f" ({len(errors)} error(s) above)" if errors else ""))
     specs = {lesson: course_lesson_spec(course_dir, lesson) for lesson in sorted({s.lesson for s in subs})}
-    hide = _sandbox_paths(course_dir, submissions)
+    limits = Limits(timeout, memory_gib, file_mib, bool(use_sandbox),
+                    tuple(_sandbox_paths(course_dir, submissions)))
     tasks, pre = [], {}
     for sub in subs:
         spec = specs[sub.lesson]
@@ -745,8 +806,7 @@ def autograde(submissions: Path, course_dir: Path = DEFAULT_COURSE_DIR,
         flags = [f"review by hand: {gid} touches " + ", ".join(f)
                  for gid, src in sorted(solutions.items()) if (f := runner.review_flags(src))]
         pre[(sub.student, sub.lesson)] = (notes, flags)
-        tasks.append(_make_task(sub, spec, solutions, hide, timeout, memory_gib, file_mib,
-                                use_sandbox))
+        tasks.append(_make_task(sub, spec, solutions, limits))
     log(f"grading {len(tasks)} submission(s), {sum(len(specs[t['lesson']].exercises) for t in tasks)} "
         f"exercises, {'on ' + scheduler if scheduler else f'{jobs} at a time'}"
         f"{'' if use_sandbox else ', NO sandbox'}")
@@ -852,147 +912,3 @@ def _write_details(results: list[Graded], path: Path) -> None:
                 out.writerow([g.student, g.assignment, gid, f"{g.scores.get(gid, 0.0):g}",
                               f"{max_score:g}", _outcome_text(r) if r else "not graded",
                               str(r.get("message", "; ".join(g.notes)))[:500]])
-
-
-# ----------------------------------------------------------------------------------------------
-# self-test: grade the sample submissions in tests/grading/samples and compare with their scores
-SAMPLES = REPO / "tests" / "grading" / "samples"
-
-
-@dataclass
-class Sample:
-    """One sample submission: a release with some cells replaced (see tests/grading/samples)."""
-    name: str
-    lesson: str
-    build: str  # "release": start from the student release; "solutions": fill in the source's
-    expected: dict[str, float]
-    cells: dict[str, str]  # grade_id -> the source the "student" put in that cell
-    sandboxed_output: str | None = None  # must appear in its outputs when the sandbox is on
-    expected_note: str | None = None  # must appear in the grader's notes on it
-    layout: str = "nbgrader"  # "nbgrader": <student>/<lesson>/<nb>; "flat": <student>/<nb>
-
-
-def read_sample(path: Path) -> Sample:
-    """Parse a sample: ``# key: value`` header lines, then ``# %% <grade_id>`` sections."""
-    header, cells, current = {}, {}, None
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("# %% "):
-            current = line[5:].strip()
-            cells[current] = []
-        elif current is not None:
-            cells[current].append(line)
-        else:
-            m = re.match(r"#\s*([a-z-]+):\s*(.*)$", line)
-            if m:
-                header[m.group(1)] = m.group(2).strip()
-    try:
-        expected = {k: float(v) for k, v in (kv.split("=") for kv in header["expected"].split())}
-        lesson = header["lesson"]
-    except (KeyError, ValueError) as err:
-        raise ValueError(f"{path}: needs '# lesson: NAME' and '# expected: grade_id=points ...' "
-                         f"header lines ({err})") from None
-    return Sample(Path(path).stem, lesson, header.get("build", "release"), expected,
-                  {k: "\n".join(v).strip() + "\n" for k, v in cells.items()},
-                  header.get("sandboxed-output"), header.get("expected-note"),
-                  header.get("layout", "nbgrader"))
-
-
-def build_submission(sample: Sample, release_nb, source_nb):
-    """The notebook a student would hand in for ``sample``."""
-    nb = nbformat.from_dict(release_nb)
-    by_id = {grading.nbgrader_meta(c).get("grade_id"): c for c in nb.cells}
-    if sample.build == "solutions":
-        for cell in grading.graded_cells(source_nb):
-            if grading.is_solution(cell):
-                by_id[grading.nbgrader_meta(cell)["grade_id"]].source = "\n".join(
-                    ln for ln in cell.source.splitlines()
-                    if ln.strip() not in (grading.SOLUTION_BEGIN, grading.SOLUTION_END))
-    elif sample.build != "release":
-        raise ValueError(f"sample {sample.name}: build must be 'release' or 'solutions'")
-    for gid, source in sample.cells.items():
-        if gid not in by_id:
-            raise ValueError(f"sample {sample.name}: no cell with grade_id {gid!r} in "
-                             f"{sample.lesson}; choose from {sorted(k for k in by_id if k)}")
-        by_id[gid].source = source
-    return nb
-
-
-def selftest(samples_dir: Path = SAMPLES, timeout: int = 10, log=print,
-             use_sandbox: bool | None = None, jobs: int = 2, scheduler: str | None = None) -> int:
-    """Release, grade every sample submission as a class would be graded, and compare each
-    exercise's score with the sample's expected one. Returns 0 when all match."""
-    if not Path(samples_dir).is_dir():
-        raise FileNotFoundError(f"no samples folder at {samples_dir}")
-    samples = [read_sample(p) for p in sorted(Path(samples_dir).glob("*.py"))]
-    if not samples:
-        raise FileNotFoundError(f"no sample submissions (*.py) in {samples_dir}")
-    unknown = sorted({s.lesson for s in samples} - set(lesson_notebooks()))
-    if unknown:
-        raise ValueError(f"samples for unknown lesson(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(lesson_notebooks())}")
-    use_sandbox = sandbox.available() if use_sandbox is None else use_sandbox
-    failures = []
-    with tempfile.TemporaryDirectory(prefix="course-grade-selftest-") as tmp:
-        course, subs = Path(tmp) / "course", Path(tmp) / "submitted"
-        released = release(sorted({s.lesson for s in samples}), course)
-        for s in samples:
-            rel = nbformat.read(released[s.lesson], as_version=4)
-            src = nbformat.read(lesson_notebooks()[s.lesson], as_version=4)
-            target = subs / s.name / (s.lesson if s.layout == "nbgrader" else "") / released[s.lesson].name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(build_submission(s, rel, src), target)
-        log(f"grading {len(samples)} sample submissions ({'sandboxed' if use_sandbox else 'NO sandbox'}, "
-            f"{timeout} s per exercise)")
-        results = autograde(subs, course, timeout=timeout, csv_path=Path(tmp) / "grades.csv",
-                            use_sandbox=use_sandbox, jobs=jobs, scheduler=scheduler, log=log)
-        got = {(g.student, g.assignment): g for g in results}
-        with open(Path(tmp) / "grades.csv") as fh:
-            exported = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}
-        log("")
-        log(f"{'sample':12s} {'exercise':32s} {'expected':>8s} {'graded':>7s}")
-        for s in samples:
-            g = got.get((s.name, s.lesson))
-            if g is None:
-                failures.append(f"{s.name}: not graded")
-                continue
-            for gid, want in s.expected.items():
-                have = g.scores.get(gid)
-                mark = "" if have == want else "   <-- MISMATCH"
-                log(f"{s.name:12s} {gid:32s} {want:8.1f} {have if have is not None else float('nan'):7.1f}{mark}")
-                if have != want:
-                    failures.append(f"{s.name} {gid}: expected {want}, graded {have}")
-            if abs(exported.get((s.name, s.lesson), -1) - sum(s.expected.values())) > 1e-9:
-                failures.append(f"{s.name}: nbgrader export says {exported.get((s.name, s.lesson))}, "
-                                f"expected {sum(s.expected.values())}")
-            if s.expected_note and not any(s.expected_note in n for n in g.notes):
-                failures.append(f"{s.name}: the grader should note {s.expected_note!r}; "
-                                f"its notes: {g.notes}")
-            if s.sandboxed_output:
-                text = "".join(str(r.get("output", "")) for r in g.outcomes.values())
-                line = next((ln for ln in text.splitlines() if s.sandboxed_output.split(":")[0] in ln), "")
-                if use_sandbox and s.sandboxed_output not in text:
-                    failures.append(f"{s.name}: its output should say {s.sandboxed_output!r} in the "
-                                    f"sandbox, it says {line!r}")
-                log(f"{s.name:12s} said: {line}" + ("" if use_sandbox else
-                    "   (no sandbox: what it found is what it could read)"))
-        feedback = sorted((course / "feedback").glob("*/*/*.html"))
-        log(f"\nfeedback files: {len(feedback)}; grades CSV rows: {len(exported)}")
-        if len(feedback) != len(samples):
-            failures.append(f"expected {len(samples)} feedback files, found {len(feedback)}")
-        # Feedback leaves the hidden tests' code out. A passing submission's page has no
-        # traceback (where a failing hidden assert is shown, on purpose), so none of the hidden
-        # tests' lines may appear on it.
-        for s in (s for s in samples if s.build == "solutions"):
-            source = nbformat.read(lesson_notebooks()[s.lesson], as_version=4)
-            hidden = [ln for c in grading.graded_cells(source)
-                      for ln in grading._region_lines(c.source, grading.HIDDEN_BEGIN, grading.HIDDEN_END)
-                      if ln not in grading.visible_lines(source)]
-            for page in (course / "feedback" / s.name).rglob("*.html"):
-                text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(errors="ignore")))
-                shown = [ln for ln in hidden if ln in text]
-                if shown or "HIDDEN TESTS" in text:
-                    failures.append(f"{page.relative_to(course)} shows hidden tests: {shown[:2]}")
-    for f in failures:
-        log(f"FAIL {f}")
-    log("self-test " + ("passed" if not failures else f"FAILED ({len(failures)} problems)"))
-    return 1 if failures else 0

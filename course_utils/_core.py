@@ -28,6 +28,8 @@ Target = int | Sequence[int] | torch.Tensor | np.ndarray
 
 def check_images(model: nn.Module | None, x: Any, what: str = "x") -> None:
     """Check a batch of images: a finite 4-D float tensor whose channels fit the model."""
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
     if x.dim() != 4:
@@ -38,6 +40,9 @@ def check_images(model: nn.Module | None, x: Any, what: str = "x") -> None:
                         "convert it with x.float() (and scale uint8 images to [0, 1]).")
     if x.shape[0] == 0:
         raise ValueError(f"{what} is an empty batch (N = 0)")
+    if x.device.type == "meta":
+        raise ValueError(f"{what} is on the meta device, which holds shapes but no values; "
+                         "explain real data (x.to('cpu') or the model's device)")
     check_finite(x, what)
     if model is not None:
         _check_channels(model, x, what)
@@ -178,10 +183,19 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     try:
         out = model(x)
     except RuntimeError as err:
-        # Re-raised (never swallowed) with the input's shape, the usual culprit.
+        # Re-raised (never swallowed) with the likeliest culprit: device, dtype, then shape.
+        device, dtype = model_device(model), model_dtype(model)
+        if x.device != device and any(True for _ in model.parameters()):
+            raise RuntimeError(f"x is on {x.device} but {type(model).__name__}'s weights are on "
+                               f"{device}: move one of them (x.to({str(device)!r}))") from err
+        if x.dtype != dtype and any(p.is_floating_point() for p in model.parameters()):
+            raise RuntimeError(f"x is {x.dtype} but {type(model).__name__}'s weights are {dtype}: "
+                               f"convert x with x.to({dtype})") from err
+        hint = (" A single image? Add the batch dimension with x.unsqueeze(0)."
+                if x.dim() == 3 else "")
         raise RuntimeError(f"{type(model).__name__} failed on an input of shape "
                            f"{tuple(x.shape)}: {err}. If the shape is the cause, check the "
-                           "channel count and image size the model was built for.") from err
+                           f"channel count and image size the model was built for.{hint}") from err
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"the model must return logits of shape (N, num_classes) = "

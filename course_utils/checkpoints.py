@@ -60,8 +60,17 @@ def save_checkpoint(model: nn.Module, path: Path, dtype: torch.dtype = torch.flo
 
     Saving goes through a buffer so that the bytes, and so the hash, depend only on the weights.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype (float16, bfloat16, float32), "
+                        f"got {dtype!r}: other dtypes would round the weights to integers")
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
              for k, v in model.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"tensor(s) {', '.join(bad[:5])} hold NaN or inf, or values beyond {dtype}'s "
+                         f"range ({torch.finfo(dtype).max:g}); nothing was saved")
     buffer = io.BytesIO()
     torch.save(state, buffer)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +81,17 @@ def save_checkpoint(model: nn.Module, path: Path, dtype: torch.dtype = torch.flo
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """The state dict stored at ``path``, floating tensors back in float32 (they are stored in
     float16): what the lessons and the trainer's accuracy measurement both load."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}: `course train NAME` re-creates a "
+                                "committed one, git checkout restores it")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 (truncated, not a zip, not a state dict, ...)
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); it is "
+                         "damaged or not a state dict saved by course_utils.checkpoints") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict (name -> tensor)")
     return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
@@ -91,9 +110,16 @@ def load_checkpoint(name: str, folder: Path | None = None, verify: bool = True) 
         raise CourseDataError(f"no checkpoint named {name!r} in {folder / MANIFEST}; "
                               f"available: {', '.join(sorted(manifest))}.")
     entry = manifest[name]
+    missing = sorted({"file", "sha256", "architecture"} - set(entry)) if isinstance(entry, dict) else None
+    if missing is None or missing:
+        raise CourseDataError(f"the manifest's entry {name!r} in {folder / MANIFEST} is "
+                              + (f"missing {', '.join(missing)}" if missing else
+                                 f"not an object ({type(entry).__name__})")
+                              + "; restore it with `git checkout -- checkpoints/manifest.json` "
+                              f"or re-create it with `course train {name}`.")
     path = folder / entry["file"]
     fix = (f"Restore it with `git checkout -- {Path('checkpoints') / entry['file']}` or "
-           f"re-create it with `{entry['command']}`.")
+           f"re-create it with `{entry.get('command', f'course train {name}')}`.")
     if not path.is_file():
         raise CourseDataError(f"checkpoint file {path} is missing. {fix}")
     if verify:

@@ -73,6 +73,10 @@ def setup(seed: int = 0, threads: int = 2, deterministic: bool = True) -> torch.
     PNG or JPEG images (:func:`course_utils.plot.use_compact_figures`). Returns the device to use
     (CUDA, then Apple MPS, then CPU; ``COURSE_DEVICE`` overrides).
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int from 0 to 2**32 - 1, got {seed!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -94,7 +98,19 @@ def get_device() -> torch.device:
     """CUDA if present, then MPS, then CPU; ``COURSE_DEVICE=cpu`` forces one."""
     forced = os.environ.get("COURSE_DEVICE")
     if forced:
-        return torch.device(forced)
+        try:
+            device = torch.device(forced)
+        except RuntimeError:
+            raise ValueError(f"COURSE_DEVICE={forced!r} is not a device; use cpu, cuda, cuda:1 "
+                             "or mps, or unset it") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"COURSE_DEVICE={forced!r} but PyTorch sees no CUDA GPU here; "
+                             "unset COURSE_DEVICE or set it to cpu")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                         and torch.backends.mps.is_available()):
+            raise ValueError(f"COURSE_DEVICE={forced!r} but this machine has no Apple MPS device; "
+                             "unset COURSE_DEVICE or set it to cpu")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -204,6 +204,8 @@ def saliency_loss(model: nn.Module, x: torch.Tensor, target: Target,
         RGB image (``permute(1, 2, 0)``). Take ``.amax(1)`` for a single-channel map.
     """
     _check_images(model, x)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
 
     def loss(logits: torch.Tensor) -> torch.Tensor:
         # Mean over the batch, as in the homework; in float64 because dL/dz = p - onehot: for a
@@ -266,6 +268,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, n_samples: int
         raise ValueError(f"magnitude must be 'abs' or 'square', got {magnitude!r}")
     n_samples = check_count("n_samples", n_samples)
     noise_level = check_real("noise_level", noise_level)  # refuses NaN, inf and negatives
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int, got {seed!r}")
     gen = torch.Generator(device="cpu").manual_seed(seed)
     flat = x.detach().reshape(x.shape[0], -1)
     sigma = (noise_level * (flat.amax(1) - flat.amin(1))).reshape(-1, 1, 1, 1)
@@ -629,6 +633,9 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, target: Target, *,
     return guided * upsample_map(coarse, tuple(x.shape[2:]), mode=mode)[:, None]
 
 
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+
+
 def upsample_map(m: torch.Tensor, size: int | tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     """Resize maps (N, h, w) to ``size`` = (H, W) (``align_corners=False``).
 
@@ -638,8 +645,13 @@ def upsample_map(m: torch.Tensor, size: int | tuple[int, int], mode: str = "bili
     if not isinstance(m, torch.Tensor) or m.dim() != 3:
         raise ValueError(f"maps must be a tensor (N, h, w), got "
                          f"{tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
-    if isinstance(size, int):
+    if isinstance(size, Integral) and not isinstance(size, bool):
         size = (size, size)
+    if not (isinstance(size, (tuple, list, torch.Size)) and len(size) == 2
+            and all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in size)):
+        raise ValueError(f"size must be a positive int or a pair (H, W) of them, got {size!r}")
+    if mode not in _UPSAMPLE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(_UPSAMPLE_MODES)}, got {mode!r}")
     kwargs = {"align_corners": False} if mode in ("linear", "bilinear", "bicubic", "trilinear") else {}
     return F.interpolate(m[:, None].float() if not m.is_floating_point() else m[:, None],
                          size=tuple(size), mode=mode, **kwargs)[:, 0]
@@ -665,6 +677,8 @@ def normalize_map(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """
     if not isinstance(m, torch.Tensor) or m.dim() < 2:
         raise ValueError("maps must be a batch-first tensor (N, ...)")
+    if m.numel() == 0:
+        raise ValueError(f"maps is empty (shape {tuple(m.shape)}): nothing to normalise")
     eps = check_real("eps", eps)
     m = m.detach()
     _check_finite(m, "the map")
@@ -754,6 +768,7 @@ def filter_visualization(model: nn.Module, x_init: torch.Tensor, layer: str | nn
     _check_images(model, x_init, "x_init")
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    _check_lr(lr)
     module = get_layer(model, layer)
     x = x_init.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=lr)
@@ -775,6 +790,12 @@ def filter_visualization(model: nn.Module, x_init: torch.Tensor, layer: str | nn
             _forward_until(model, x)
             _check_filter(_single_activation(cap, name), name, filter_index)
     return x.detach(), history
+
+
+def _check_lr(lr: float) -> None:
+    """A learning rate: a finite number > 0 (Adam's own error only says 'Invalid')."""
+    if check_real("lr", lr) == 0:
+        raise ValueError("lr must be > 0, got 0 (the images would never change)")
 
 
 # --------------------------------------------------------------------------- prototypes
@@ -812,7 +833,9 @@ def class_prototypes(model: nn.Module, mean_images: torch.Tensor, lam: float = 0
     _check_finite(mean_images, "mean_images")
     if lam < 0:
         raise ValueError(f"lam must be >= 0, got {lam}")
+    check_real("lam", lam)
     check_count("steps", steps, minimum=0)
+    _check_lr(lr)
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
     k = mean_images.shape[0]
@@ -875,7 +898,11 @@ def lime_classifier_fn(model: nn.Module, device: torch.device | str | None = Non
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = torch.device(device) if device is not None else _model_device(model)
+    try:
+        dev = torch.device(device) if device is not None else _model_device(model)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device; use 'cpu', 'cuda' or 'mps' (or leave "
+                         "it out: the model's device)") from None
     dtype = _model_dtype(model)
 
     def classifier_fn(images: np.ndarray) -> np.ndarray:
@@ -883,6 +910,9 @@ def lime_classifier_fn(model: nn.Module, device: torch.device | str | None = Non
         if arr.ndim != 4:
             raise ValueError(f"expected images N x H x W x C, got shape {arr.shape}")
         scale = 255.0 if arr.dtype == np.uint8 else 1.0
+        if scale == 1.0 and arr.size and float(np.nanmax(arr)) > 1.5:
+            raise ValueError(f"float images must be in [0, 1]; these reach {float(np.nanmax(arr)):g} "
+                             "(0..255?): divide by 255 or pass uint8")
         batch = torch.from_numpy(np.ascontiguousarray(arr)).to(dtype) / scale
         batch = batch.permute(0, 3, 1, 2)
         probs = []
@@ -911,6 +941,11 @@ def slic_segmenter(n_segments: int = 100, compactness: float = 1, sigma: float =
         ``segment(image) -> labels``: image H x W x C (or H x W), labels H x W int, 0..n-1.
     """
     from skimage.segmentation import slic
+
+    check_count("n_segments", n_segments)
+    if check_real("compactness", compactness) == 0:
+        raise ValueError("compactness must be > 0 (SLIC's balance of colour and space), got 0")
+    check_real("sigma", sigma)
 
     def segment(image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
@@ -1231,9 +1266,13 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: Target, window: int = 1
     if window > min(height, width):
         raise ValueError(f"window {window} is larger than the image ({height} x {width})")
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-    base = base.expand(c, height, width) if base.dim() <= 3 else None
+    try:
+        base = base.expand(c, height, width) if base.dim() <= 3 else None
+    except RuntimeError:
+        base = None
     if base is None:
-        raise ValueError("baseline must be a number or broadcastable to one image (C, H, W)")
+        raise ValueError(f"baseline must be a number or broadcastable to one image "
+                         f"({c}, {height}, {width}), got shape {tuple(torch.as_tensor(baseline).shape)}")
     _check_finite(base.reshape(1, -1), "baseline")
     corners = [(i, j) for i in range(0, height - window + 1, stride)
                for j in range(0, width - window + 1, stride)]

@@ -38,6 +38,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         >>> with eval_mode(model):
         ...     logits = model(x)
     """
+    _check_module(model)
     flags = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
@@ -57,6 +58,7 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
     Inside the block autograd records no path to the weights, so differentiating with
     respect to the input (or an activation) is cheaper and can never touch ``param.grad``.
     """
+    _check_module(model)
     flags = [(param, param.requires_grad) for param in model.parameters()]
     try:
         for param, _ in flags:
@@ -106,9 +108,19 @@ class Capture:
         return f"Capture(names={self.names}, activations={shapes}, gradients={list(self.gradients)})"
 
 
+def _check_module(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
 def _layer_names(model: nn.Module, layers: str | nn.Module | Sequence[str | nn.Module]) -> list[tuple[str, nn.Module]]:
+    _check_module(model)
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"layers must be a dotted name (str), a sub-module, or a list of them, "
+                        f"got {type(layers).__name__} {layers!r}" +
+                        (f"; write '{layers}'" if isinstance(layers, int) else ""))
     found = []
     for layer in layers:
         module = get_layer(model, layer)  # raises KeyError naming the closest layers
@@ -193,6 +205,7 @@ def count_hooks(model: nn.Module) -> int:
 
     A model fresh from its constructor has 0; every helper in ``course_utils`` leaves it so.
     """
+    _check_module(model)
     total = 0
     for module in model.modules():
         total += len(module._forward_hooks) + len(module._forward_pre_hooks)

@@ -14,6 +14,12 @@ def get_layer(model: nn.Module, name: str | nn.Module) -> nn.Module:
     Raises:
         KeyError: no such layer; the message lists the closest names that exist.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(name, (str, nn.Module)):
+        raise TypeError(f"layer must be a dotted name (str) such as 'layer4' or a sub-module, "
+                        f"got {type(name).__name__} {name!r}" +
+                        (f"; write '{name}'" if isinstance(name, int) else ""))
     if isinstance(name, nn.Module):
         if not any(m is name for m in model.modules()):
             raise KeyError("the module given is not part of this model; pass a dotted name "

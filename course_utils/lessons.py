@@ -326,7 +326,11 @@ def start(lesson: str, *, seed: int = 0, threads: int = 2, device: torch.device 
     if not isinstance(lesson, str) or lesson not in _LOADERS:
         raise KeyError(f"unknown lesson {lesson!r}; use one of {', '.join(_LOADERS)} (a string)")
     chosen = config.setup(seed=seed, threads=threads)
-    device = chosen if device is None else torch.device(device)
+    try:
+        device = chosen if device is None else torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a device; use 'cpu', 'cuda', 'cuda:1' or "
+                         "'mps' (or leave it out: COURSE_DEVICE, else the best one here)") from None
     decision = decide(lesson)
     fields, lines = _LOADERS[lesson](decision.tier, device)
     result = Lesson(lesson=lesson, tier=decision.tier, device=device, decision=decision, **fields)

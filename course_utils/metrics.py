@@ -246,6 +246,8 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target, maps: torch.Te
     if base.dim() > 3:
         raise ValueError("baseline must be a number or broadcastable to one image (C, H, W)")
     base = base.expand(c, height, width)
+    if not bool(torch.isfinite(base).all()):
+        raise ValueError(f"baseline must be finite, got {baseline!r}")
     counts = [round(k * hw / steps) for k in range(steps + 1)]
     order = torch.argsort(maps.reshape(n, hw), dim=1, descending=True, stable=True)
     # rank[n, pixel] = position of the pixel in the order; step k takes the pixels rank < count_k

@@ -33,6 +33,9 @@ class MNIST_DNN(nn.Module):  # noqa: N801 (the source's name)
 
     def forward(self, x):
         x = x.flatten(1)
+        if x.shape[1] != 784:
+            raise ValueError(f"MNIST_DNN takes 28 x 28 one-channel images (784 values each), got "
+                             f"{x.shape[1]} values per image")
         return self.dense3(self.dense2(self.dense1(x)))
 
 
@@ -156,8 +159,19 @@ class _NarrowResNet(tv_resnet.ResNet):
                 nn.init.constant_(m.bias, 0)
 
 
+def _check_widths(num_classes: int, width_divisor: int) -> None:
+    """num_classes >= 1; width_divisor one of 1, 2, 4, ..., 64 (it divides the 64 channels of
+    the first layer, so every layer keeps at least one channel and the widths stay whole)."""
+    for name, value in (("num_classes", num_classes), ("width_divisor", width_divisor)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if 64 % width_divisor:
+        raise ValueError(f"width_divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64), got {width_divisor}")
+
+
 def resnet18(num_classes: int = 1000, width_divisor: int = 1) -> nn.Module:
     """torchvision's ResNet-18; ``width_divisor`` > 1 divides every layer's channels (offline)."""
+    _check_widths(num_classes, width_divisor)
     if width_divisor == 1:
         return torchvision.models.resnet18(weights=None, num_classes=num_classes)
     return _NarrowResNet(64 // width_divisor, num_classes)
@@ -176,6 +190,7 @@ def vgg19(num_classes: int = 1000, width_divisor: int = 1, pooled_head: bool = F
     channels; ``pooled_head`` replaces the 7 x 7 average pool and the 25088 -> 4096 -> 4096 head
     by a global average pool and a 256-wide head of the same shape (Linear, ReLU, Dropout twice).
     """
+    _check_widths(num_classes, width_divisor)
     if width_divisor == 1 and not pooled_head and not batch_norm:
         return torchvision.models.vgg19(weights=None, num_classes=num_classes)
     cfg = [v if v == "M" else v // width_divisor for v in tv_vgg.cfgs["E"]]

@@ -151,6 +151,8 @@ def _as_2d(m: torch.Tensor | np.ndarray, what: str) -> np.ndarray:
     arr = np.squeeze(arr)  # (1, 1, H, W) and (1, H, W) maps, as the explain functions give
     if arr.ndim != 2:
         raise ValueError(f"{what} must be one 2-D map (H, W), got shape {np.shape(m)}.")
+    if arr.size == 0:
+        raise ValueError(f"{what} is empty (shape {np.shape(m)}).")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise ValueError(f"{what} holds NaN or infinite values.")
@@ -229,6 +231,9 @@ def overlay_heatmap(image: torch.Tensor | np.ndarray, heatmap: torch.Tensor | np
     Raises:
         ValueError: heatmap outside [0, 1], not 2-D, negative weights, image outside [0, 1].
     """
+    if not (np.isfinite(heat_weight) and np.isfinite(image_weight)):
+        raise ValueError(f"weights must be finite numbers, got heat_weight={heat_weight}, "
+                         f"image_weight={image_weight}")
     if heat_weight < 0 or image_weight < 0:
         raise ValueError(f"weights must be non-negative, got heat_weight={heat_weight}, "
                          f"image_weight={image_weight}.")
@@ -286,11 +291,17 @@ def image_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int = 8, pad
         The grid as ``(H, W, 3)`` float64 (one-channel images come out as three equal
         channels, as ``make_grid`` makes them).
     """
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow (images per row) must be an int >= 1, got {nrow!r}")
     if isinstance(images, torch.Tensor):
         if images.ndim != 4:
             raise ValueError(f"expected a batch (B, C, H, W), got shape {tuple(images.shape)}.")
     elif not images:
         raise ValueError("expected at least one image.")
+    elif len({tuple(getattr(im, "shape", ())) for im in images}) > 1:
+        raise ValueError("the images differ in size: "
+                         f"{sorted({tuple(getattr(im, 'shape', ())) for im in images})}; resize "
+                         "them to one size first (explain.upsample_map or F.interpolate)")
     grid = torchvision.utils.make_grid(images, nrow=nrow, padding=padding, normalize=normalize)
     return to_numpy_image(grid)
 
@@ -422,6 +433,9 @@ def figure_data(*, digits: int = 3, **arrays) -> str:
     """
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 6:
         raise ValueError(f"figure_data: digits must be an int from 1 to 6, got {digits!r}")
+    if not arrays:
+        raise ValueError("figure_data: give the figure's arrays by name, e.g. "
+                         "figure_data(saliency=maps)")
     lines = []
     for name, value in arrays.items():
         a = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=float)

@@ -220,3 +220,170 @@ def test_the_missing_manifest_names_the_real_command(tmp_path):
     with pytest.raises(CourseDataError, match="`course train all`") as err:
         checkpoints.read_manifest(tmp_path)
     assert "--all" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- the probe of issue 15
+# Each bad input below used to return a silently wrong result or raise torch's, numpy's or
+# argparse's raw message; now the error says what was wrong and what to do.
+
+X8 = torch.rand(2, 3, 8, 8)
+MAPS = torch.rand(2, 8, 8)
+MASKS = torch.zeros(2, 8, 8, dtype=torch.bool)
+MASKS[:, 2:5, 2:5] = True
+
+
+@pytest.mark.parametrize("call, error, match", [
+    # the explanation methods' shared checks
+    (lambda: explain.saliency_class_score(lambda x: x, X8, 0), TypeError, "must be a torch.nn.Module"),
+    (lambda: explain.grad_cam(tiny_cnn(), X8.to("meta"), 0, layer="0"), ValueError, "meta device"),
+    (lambda: explain.saliency_class_score(tiny_cnn(), X8.double(), 0), RuntimeError,
+     r"x is torch.float64 but .* weights are torch.float32: convert x"),
+    (lambda: explain.saliency_loss(tiny_cnn(), X8, 0, normalize="no"), TypeError, "True or False"),
+    (lambda: explain.predict(nn.Sequential(nn.Flatten(), nn.Linear(192, 3)), X8[0]), RuntimeError,
+     r"x.unsqueeze\(0\)"),
+    (lambda: explain.grad_cam(tiny_cnn(), X8, 0, layer=None), TypeError, "dotted name"),
+    (lambda: explain.grad_cam(tiny_cnn(), X8, 0, layer=0), TypeError, "write '0'"),
+    (lambda: explain.occlusion(tiny_cnn(), X8, 0, window=4, stride=4, baseline=torch.zeros(5)),
+     ValueError, r"broadcastable to one image \(3, 8, 8\), got shape \(5,\)"),
+    # maps
+    (lambda: explain.upsample_map(MAPS, 0), ValueError, "positive int"),
+    (lambda: explain.upsample_map(MAPS, 2.5), ValueError, "positive int"),
+    (lambda: explain.upsample_map(MAPS, 16, mode="bogus"), ValueError, "mode must be one of"),
+    (lambda: explain.normalize_map(torch.zeros(0, 4, 4)), ValueError, "empty"),
+    # optimisation settings
+    (lambda: explain.filter_visualization(tiny_cnn(), X8[:1], "0", 0, steps=1, lr=float("nan")),
+     ValueError, "lr must be a finite number"),
+    (lambda: explain.filter_visualization(tiny_cnn(), X8[:1], "0", 0, steps=1, lr=0.0),
+     ValueError, "lr must be > 0"),
+    (lambda: explain.class_prototypes(models.MNIST_DNN(), torch.rand(10, 784), steps=1,
+                                      lam=float("nan")), ValueError, "lam must be a finite"),
+    # LIME's pieces
+    (lambda: explain.slic_segmenter(0), ValueError, "n_segments must be an int >= 1"),
+    (lambda: explain.slic_segmenter(10, compactness=-1), ValueError, "compactness"),
+    (lambda: explain.slic_segmenter(10, sigma=float("nan")), ValueError, "sigma"),
+    (lambda: explain.lime_classifier_fn(tiny_cnn())(np.full((1, 8, 8, 3), 200.0)), ValueError,
+     r"\[0, 1\].*divide by 255"),
+    (lambda: explain.lime_classifier_fn(tiny_cnn(), device="bogus"), ValueError, "not a device"),
+    (lambda: explain.smoothgrad(tiny_cnn(), X8, 0, n_samples=2, seed="a"), TypeError, "seed must be an int"),
+    # metrics
+    (lambda: __import__("course_utils.metrics").metrics.pointing_game(MAPS, MASKS, float("nan")),
+     ValueError, "finite number >= 0"),
+    (lambda: __import__("course_utils.metrics").metrics.deletion_insertion(
+        tiny_cnn(), X8, 0, MAPS, steps=2, baseline=float("nan")), ValueError, "baseline must be finite"),
+    # hooks and layers
+    (lambda: __import__("course_utils.hooks").hooks.eval_mode("model").__enter__(), TypeError, "nn.Module"),
+    (lambda: __import__("course_utils.hooks").hooks.frozen(None).__enter__(), TypeError, "nn.Module"),
+    (lambda: count_hooks(42), TypeError, "nn.Module"),
+    (lambda: __import__("course_utils.hooks").hooks.capture(tiny_cnn(), 3).__enter__(), TypeError,
+     "dotted name"),
+    # models
+    (lambda: models.resnet18(num_classes=0), ValueError, "num_classes must be an int >= 1"),
+    (lambda: models.resnet18(width_divisor=0), ValueError, "width_divisor must be an int >= 1"),
+    (lambda: models.resnet18(width_divisor=128), ValueError, "must divide 64"),
+    (lambda: models.vgg19(num_classes=-1), ValueError, "num_classes"),
+    (lambda: models.MNIST_DNN()(torch.rand(2, 3, 32, 32)), ValueError, "784 values each"),
+    # data
+    (lambda: data.imagenet_normalize(torch.rand(2, 3, 4, 4) * 255), ValueError, "divide .* by 255"),
+    (lambda: data.imagenet_normalize(torch.rand(2, 3, 4, 4), std=(0.0, 1.0, 1.0)), ValueError,
+     "std must hold 3 finite numbers > 0"),
+    (lambda: data.TensorImageDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 5]),
+                                     ["a", "b"], "offline", "t"), ValueError, r"class indices 0\.\.1"),
+    (lambda: data.TensorImageDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0.7, 1.0]),
+                                     ["a", "b"], "offline", "t"), TypeError, "integer class indices"),
+    (lambda: __import__("course_utils.lessons").lessons.start("01", device="bogus", verbose=False),
+     ValueError, "not a device"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_inputs_get_a_clear_error(call, error, match, one_thread):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("seed, threads, match", [("a", 2, "seed"), (-1, 2, "seed"), (1.5, 2, "seed"),
+                                                  (0, 0, "threads")])
+def test_setup_refuses_a_bad_seed_or_thread_count(seed, threads, match):
+    from course_utils import config
+
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match=f"{match} must be an int"):
+        config.setup(seed=seed, threads=threads)
+    assert torch.get_num_threads() == before  # refused before anything was changed
+
+
+@pytest.mark.parametrize("value, match", [("bogus", "not a device"),
+                                          pytest.param("cuda", "no CUDA GPU", marks=pytest.mark.skipif(
+                                              torch.cuda.is_available(), reason="a GPU is here"))])
+def test_course_device_that_cannot_be_used(monkeypatch, value, match):
+    from course_utils import config
+
+    monkeypatch.setenv("COURSE_DEVICE", value)
+    with pytest.raises(ValueError, match=match):
+        config.get_device()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p: checkpoints.save_checkpoint(models.MNIST_DNN(), p, dtype=torch.int8), "floating-point"),
+    (lambda p: checkpoints.save_checkpoint({"w": 1}, p), "nn.Module"),
+    (lambda p: checkpoints.save_checkpoint(nn.Linear(2, 2).requires_grad_(False).apply(
+        lambda m: m.weight.fill_(1e6)), p), "beyond torch.float16's range"),
+    (lambda p: checkpoints.save_checkpoint(nn.Linear(2, 2).requires_grad_(False).apply(
+        lambda m: m.weight.fill_(float("nan"))), p), "NaN or inf"),
+])
+def test_save_checkpoint_refuses_what_it_would_store_wrongly(tmp_path, call, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        call(tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("entry, match", [(3, "not an object"), ({"file": "m.pt"}, "missing architecture, sha256")])
+def test_a_manifest_entry_without_its_fields(tmp_path, entry, match):
+    checkpoints.write_manifest({"m": entry}, tmp_path)
+    with pytest.raises(CourseDataError, match=f"{match}.*course train m"):
+        checkpoints.load_checkpoint("m", folder=tmp_path)
+
+
+@pytest.mark.parametrize("content, error, match", [(None, FileNotFoundError, "no checkpoint file"),
+                                                   (b"garbage", ValueError, "not a readable checkpoint")])
+def test_read_weights_of_a_missing_or_damaged_file(tmp_path, content, error, match):
+    if content is not None:
+        (tmp_path / "w.pt").write_bytes(content)
+    with pytest.raises(error, match=match):
+        checkpoints.read_weights(tmp_path / "w.pt")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda plot: plot.show_heatmap(torch.zeros(0, 0)), "empty"),
+    (lambda plot: plot.image_grid(torch.rand(4, 3, 4, 4), nrow=0), "nrow"),
+    (lambda plot: plot.image_grid([torch.rand(3, 4, 4), torch.rand(3, 5, 5)]), "differ in size"),
+    (lambda plot: plot.figure_data(), "give the figure's arrays"),
+    (lambda plot: plot.overlay_heatmap(torch.rand(3, 8, 8), torch.rand(8, 8), heat_weight=float("nan")),
+     "weights must be finite"),
+])
+def test_plot_bad_inputs(call, match):
+    import matplotlib.pyplot as plt
+
+    from course_utils import plot
+
+    try:
+        with pytest.raises(ValueError, match=match):
+            call(plot)
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--all"], "course train all"), (["train"], "course train all"),
+    (["train", "mnist_dnn", "--epochs", "0"], "--epochs: must be greater than 0"),
+    (["train", "mnist_dnn", "--epochs", "-1"], "--epochs: must be greater than 0"),
+    (["grade", "autograde", "x", "--timeout", "0"], "--timeout: must be greater than 0"),
+    (["grade", "autograde", "x", "--memory-gib", "-1"], "--memory-gib: must be greater than 0"),
+    (["bench", "--threads", "x"], "--threads: expected an int"),
+])
+def test_cli_arguments_that_used_to_mislead_or_train_the_wrong_thing(argv, match, capsys):
+    from course_tools import cli
+
+    try:
+        rc = cli.main(argv)
+    except SystemExit as stop:
+        rc = stop.code
+    assert rc == 2
+    assert match in capsys.readouterr().err

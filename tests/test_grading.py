@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_tools import grader, grading, sandbox
+from course_tools import grader, grading, sandbox, selftest
 
 LESSONS = grader.lesson_notebooks()
 ALL_LESSONS = {p.stem: p for p in sorted(grader.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
@@ -118,12 +118,12 @@ def test_resolve_lessons_by_number_and_clear_error():
 def test_samples_parse_and_name_real_cells():
     release_nb = grading.student_version(nbformat.read(LESSONS["05_cam_resnet18"], as_version=4))
     source_nb = nbformat.read(LESSONS["05_cam_resnet18"], as_version=4)
-    samples = [grader.read_sample(p) for p in sorted(grader.SAMPLES.glob("*.py"))]
+    samples = [selftest.read_sample(p) for p in sorted(selftest.SAMPLES.glob("*.py"))]
     assert {s.name for s in samples} >= {"full", "untouched", "partial", "raises", "loops",
                                         "resources", "hostile", "transformer", "monkeypatch",
                                         "lying", "crashes", "stubborn"}
     for s in samples:
-        nb = grader.build_submission(s, release_nb, source_nb)
+        nb = selftest.build_submission(s, release_nb, source_nb)
         ids = {grading.nbgrader_meta(c).get("grade_id") for c in nb.cells}
         assert set(s.expected) <= ids and set(s.cells) <= ids
 
@@ -132,11 +132,11 @@ def test_sample_errors_are_clear(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("# lesson: 05_cam_resnet18\n")
     with pytest.raises(ValueError, match="expected: grade_id=points"):
-        grader.read_sample(bad)
+        selftest.read_sample(bad)
     bad.write_text("# lesson: 05_cam_resnet18\n# expected: x_tests=1\n# %% no_such_cell\npass\n")
     nb = nbformat.read(LESSONS["05_cam_resnet18"], as_version=4)
     with pytest.raises(ValueError, match="no cell with grade_id 'no_such_cell'"):
-        grader.build_submission(grader.read_sample(bad), nb, nb)
+        selftest.build_submission(selftest.read_sample(bad), nb, nb)
 
 
 def test_definitions_only_keeps_defs_imports_and_constants():

@@ -23,9 +23,12 @@ import pytest
 from course_tools import site as course_site
 from course_tools.grading import find_leaks
 
-# Sphinx extensions' own deprecation notices, not the course's.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
-                                        "ignore::PendingDeprecationWarning")
+# `browser`: the site build and its reads in Chromium (~35 s) are an integration step, `make
+# site-test` (which `make test` runs), kept out of `make unit`. Sphinx extensions' own
+# deprecation notices are not the course's.
+pytestmark = [pytest.mark.browser,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning",
+                                         "ignore::PendingDeprecationWarning")]
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STEMS = [p.stem for p in LESSONS]

@@ -16,7 +16,8 @@ def _toy():
     return TensorDataset(x, y)
 
 
-def test_fit_is_reproducible_and_learns():
+def test_fit_is_reproducible_and_learns(one_thread):
+    # one thread: 4 steps of 32 rows per epoch; two threads spin-wait more than they compute
     data = _toy()
     runs = []
     for _ in range(2):

@@ -82,8 +82,15 @@ class TensorImageDataset(CourseDataset):
                              f"{tuple(images.shape)}")
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        given = torch.as_tensor(labels)
+        if given.ndim != 1 or given.is_floating_point() or given.is_complex() or given.dtype == torch.bool:
+            raise TypeError(f"labels must be 1-D integer class indices, got {given.dtype} "
+                            f"{tuple(given.shape)}")
+        if len(given) and not (0 <= int(given.min()) and int(given.max()) < len(classes)):
+            raise ValueError(f"labels must be class indices 0..{len(classes) - 1} ({len(classes)} "
+                             f"classes), found {int(given.min())}..{int(given.max())}")
         self.images = images
-        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.labels = given.to(torch.long)
         self.classes = list(classes)
         self.tier = tier
         self.description = description

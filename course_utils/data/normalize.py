@@ -22,6 +22,10 @@ def _channel_stats(x: torch.Tensor, mean, std) -> tuple[torch.Tensor, torch.Tens
     if x.ndim not in (3, 4) or x.shape[-3] != len(mean):
         raise ValueError(f"expected an image (C, H, W) or batch (B, C, H, W) with C={len(mean)}, "
                          f"got shape {tuple(x.shape)}")
+    if len(std) != len(mean) or not all(isinstance(v, (int, float)) and 0 < v < float("inf")
+                                         for v in std):
+        raise ValueError(f"std must hold {len(mean)} finite numbers > 0 (one per channel), got "
+                         f"{tuple(std)!r}")
     shape = (-1, 1, 1)
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
     s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
@@ -32,9 +36,13 @@ def imagenet_normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
                        std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
     """``(x - mean) / std`` per channel, for an image ``(3, H, W)`` or a batch ``(B, 3, H, W)``.
 
-    ``x`` is in [0, 1] (as the datasets return); a new tensor is returned.
+    ``x`` is in [0, 1] (as the datasets return); a new tensor is returned. Values above 3 are
+    refused as a 0..255 image (noise on a [0, 1] image, SmoothGrad's say, stays far below).
     """
     m, s = _channel_stats(x, mean, std)
+    if x.numel() and float(x.detach().amax()) > 3:
+        raise ValueError(f"x reaches {float(x.detach().amax()):g}: imagenet_normalize expects "
+                         "images in [0, 1]; divide a 0..255 image by 255 first")
     return (x - m) / s
 
 
