@@ -29,6 +29,14 @@ class ModelInfo:
     entry: dict | None = None  # the manifest's record, for course checkpoints
 
 
+def accuracy_words(entry: dict) -> str:
+    """"held-out accuracy 91.1%", or why there is none (an imported checkpoint with no labelled
+    held-out split to measure it on)."""
+    accuracy = entry.get("test_accuracy")
+    return "held-out accuracy not measured" if accuracy is None else \
+        f"held-out accuracy {accuracy:.1%}"
+
+
 def _full_checkpoint_available(name: str) -> bool:
     folder = config.checkpoint_dir() / "full"
     if not (folder / MANIFEST).is_file():
@@ -69,10 +77,11 @@ def load_model(name: str, tier: str | None = None) -> tuple[nn.Module, ModelInfo
                                            has_full, how, requested)
         if resolved == "full":
             model, entry = load_checkpoint(name, folder=config.checkpoint_dir() / "full")
-            return model, ModelInfo(name, "full", f"{name} trained by you on the real data "
-                                    f"(test accuracy {entry['test_accuracy']:.1%})",
+            origin = (f"the homework's own checkpoint imported from {entry['imported_from']}"
+                      if entry.get("imported_from") else "trained by you on the real data")
+            return model, ModelInfo(name, "full", f"{name}, {origin} ({accuracy_words(entry)})",
                                     entry.get("classes", []), entry)
     model, entry = load_checkpoint(name)
     desc = (f"course checkpoint {entry['file']} ({entry['architecture']}, trained on "
-            f"{entry['data_note'] or entry['data']}; held-out accuracy {entry['test_accuracy']:.1%})")
+            f"{entry['data_note'] or entry['data']}; {accuracy_words(entry)})")
     return model, ModelInfo(name, "offline", desc, entry.get("classes", []), entry)
