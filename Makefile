@@ -84,7 +84,7 @@ nbval: install
 # Every lesson executed top to bottom under COURSE_DATA=full on format-true stand-ins (real file
 # formats, random pixels, random ImageNet weights), and under auto with part of the data present.
 full-tier: install
-	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly -m fulltier tests/test_full_tier.py
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:randomly -m fulltier --durations=0 tests/test_full_tier.py
 
 # The same committed outputs, re-computed under other arithmetic (see PERTURBED), for every lesson
 # whose code or outputs changed since `make refresh` checked them so (course_tools/portability.py:
