@@ -70,8 +70,9 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0.
 
     A hit when the map's maximum falls inside the object's mask (``tolerance=0``, the default)
     or within ``tolerance`` pixels of it (Euclidean distance to the nearest mask pixel, at the
-    masks' resolution). Zhang et al. allow 15 pixels on ImageNet-sized images (224 x 224),
-    which is about 9 at 128 x 128. An empty mask is never hit.
+    masks' resolution). Zhang et al. allow 15 pixels on PASCAL VOC and COCO photos at their
+    own size; carried over to 128 x 128 scenes as if from 224 x 224 that is about 9 (a choice
+    of scale, not the paper's). An empty mask is never hit.
 
     **Ties.** ``T_n`` holds every pixel within ``r = POINTING_TIE_RTOL`` (1e-4) of the map's
     range below its maximum: two peaks that differ only in the last bits swap places between

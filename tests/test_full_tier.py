@@ -23,7 +23,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from fulltier_fixture import PARTS, cifar_md5_patch, write_full_tier
+from course_utils import lessons
+from fulltier_fixture import cifar_md5_patch, write_full_tier
 
 pytestmark = pytest.mark.fulltier
 
@@ -69,20 +70,37 @@ def test_lesson_runs_in_the_full_tier(name, full_tier, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def food11_without_checkpoint(tmp_path_factory) -> dict[str, str]:
-    """food-11 and the ImageNet weights present; no full-tier food-11 or CIFAR checkpoint."""
+def partial_tier(tmp_path_factory) -> dict[str, str]:
+    """food-11, the ImageNet weights and a full-tier simple_cnn present; no full-tier food-11
+    checkpoint, no MNIST, no CIFAR-10 (as after a partial download)."""
     return write_full_tier(tmp_path_factory.mktemp("partial"),
                            only=("food11", "weights", "checkpoint:simple_cnn"))
 
 
-@pytest.mark.parametrize("name", ["04_food11_filter_explanation.ipynb", "06_gradcam.ipynb"])
-def test_auto_with_part_of_the_data_runs_offline_and_says_why(name, food11_without_checkpoint,
-                                                              monkeypatch):
-    """04: food-11 but no checkpoint trained on it; 06: VGG-19's weights and a full-tier
-    simple_cnn but no CIFAR-10. Each runs offline as a whole and names what is missing."""
-    text = run_lesson(name, food11_without_checkpoint, "auto", monkeypatch)
+@pytest.mark.parametrize("lesson", sorted(lessons.LESSON_NEEDS))
+def test_auto_with_part_of_the_data_sets_up_one_tier_and_says_why(lesson, partial_tier,
+                                                                   monkeypatch):
+    """Under auto, each lesson's set-up (data, weights, images) runs in one tier: full where its
+    needs are all here (05 and 08: ImageNet weights and photos), offline as a whole otherwise,
+    naming what is missing. After the set-up a lesson depends on its tier alone, so the offline
+    ones then run exactly as nbval runs them; 04 is also executed whole below."""
+    for key, value in partial_tier.items():
+        if key != "CIFAR10_MD5":
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COURSE_DATA", "auto")
+    setup = lessons.start(lesson, verbose=False)
+    missing = {"02": "MNIST", "03": "MNIST", "04": "food11_classifier", "07": "food11_classifier",
+               "06": "CIFAR-10"}
+    head = setup.banner.split("\ndata:")[0]
+    if lesson in missing:
+        assert setup.tier == "offline" and "missing: " in head and missing[lesson] in head, head
+    else:
+        assert setup.tier == ("full" if lesson in ("05", "08") else "offline"), head
+    assert "COURSE_DATA=full" not in setup.banner
+
+
+def test_auto_with_part_of_the_data_runs_a_whole_lesson_offline(partial_tier, monkeypatch):
+    """04 with food-11 but no checkpoint trained on it: the whole lesson runs offline."""
+    text = run_lesson("04_food11_filter_explanation.ipynb", partial_tier, "auto", monkeypatch)
     head = text.split("\n\n")[0]
-    assert "tier: offline (COURSE_DATA=auto" in head
-    assert "missing: " in head and "COURSE_DATA=full" not in head
-    missing = "food11_classifier" if name.startswith("04") else "CIFAR-10"
-    assert missing in head, head
+    assert "tier: offline (COURSE_DATA=auto" in head and "food11_classifier" in head, head
