@@ -22,7 +22,7 @@ import torchvision
 
 from course_utils.checkpoints import MANIFEST
 from course_utils.data.datasets import FOOD11_CLASSES
-from course_utils.models import IMAGENET_WEIGHTS, imagenet_weights_file
+from course_utils.models import IMAGENET_WEIGHTS
 from fixtures_data import CIFAR_LABEL_NAMES, write_cifar10, write_food11, write_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,17 +32,14 @@ FOOD11_TRAINING = 8600  # > 8598, the homework's last image
 
 
 def _hub_cache(torch_home: Path) -> None:
-    """Random-weight ImageNet models under torchvision's names (torch.hub.get_dir() layout)."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(torch_home / "hub"))
-    try:
-        for name, (builder, _) in IMAGENET_WEIGHTS.items():
-            path = imagenet_weights_file(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.manual_seed(0)
-            torch.save(getattr(torchvision.models, builder)(weights=None).state_dict(), path)
-    finally:
-        torch.hub.set_dir(previous)
+    """Random-weight ImageNet models under torchvision's names, in ``TORCH_HOME``'s layout
+    (``hub/checkpoints/<file>``). The path is built here rather than through torch.hub.set_dir,
+    which would pin the hub folder for the rest of the process."""
+    for name, (builder, weights) in IMAGENET_WEIGHTS.items():
+        path = torch_home / "hub" / "checkpoints" / Path(weights.url).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        torch.save(getattr(torchvision.models, builder)(weights=None).state_dict(), path)
 
 
 def _full_checkpoints(checkpoints: Path, names) -> None:
