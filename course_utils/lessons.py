@@ -213,7 +213,7 @@ def _imagenet_part(name: str, tier: str, device, photos=(0, 4, 14, 16)) -> Simpl
         part.images, part.labels, files = data.load_imagenet_samples(list(photos))
         part.names = [f"photo {i}" for i in photos]
         part.preprocess, part.masks, part.scenes = data.imagenet_normalize, None, None
-        part.lines = [f"data: {len(files)} labelled ImageNet validation photographs (foolbox's "
+        part.lines = [f"data: {len(files)} labelled ImageNet photographs (foolbox's "
                       "samples: " + ", ".join(f"{n} = {info.classes[int(y)]}" for n, y in
                                               zip(part.names, part.labels))
                       + "), ImageNet's evaluation crop 224 x 224",
