@@ -58,7 +58,7 @@ def _cost(key: str, default: str) -> str:
         if row is None:
             return default
         return (f"about {row['cpu_min_recipe']:.0f} min on a 2-core CPU, extrapolated from "
-                f"{row['batches_timed']} batches; a GPU is much faster")
+                f"{row['batches_timed']} timed batches")
     row = costs.DOWNLOADS.get(key)
     if row is None or row.get("download_mb") is None:
         return default
