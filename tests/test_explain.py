@@ -442,6 +442,9 @@ ALL_METHODS = {
     "filter_activation": lambda m, x: ex.filter_activation(m, x, "features", 1),
     "filter_visualization": lambda m, x: ex.filter_visualization(m, x, "features", 1, steps=2),
     "predict": lambda m, x: ex.predict(m, x),
+    "guided_backprop": lambda m, x: ex.guided_backprop(m, x, [0, 1]),
+    "guided_gradcam": lambda m, x: ex.guided_gradcam(m, x, [0, 1], layer="features"),
+    "integrated_gradients": lambda m, x: ex.integrated_gradients(m, x, [0, 1], steps=3),
 }
 
 
@@ -463,6 +466,9 @@ def test_every_method_cleans_up_after_success_and_after_an_exception(name):
     with pytest.raises(RuntimeError, match="boom"):
         method(model, X_GAP)
     assert_untouched(model, before)
+    x0 = X_GAP.clone()  # nor is the input changed
+    method(GapNet(), X_GAP)
+    torch.testing.assert_close(X_GAP, x0, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("call, error, match", [
