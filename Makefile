@@ -10,7 +10,9 @@
 # on purpose; LESSONS="notebooks/02_....ipynb" for some; refused if an output changes under
 # perturbed arithmetic), make train (re-create every checkpoint), make verify (checkpoints vs
 # manifest, held-out accuracy re-measured),
-# make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md).
+# make bench (explanation methods vs reference libraries, written to benchmarks/RESULTS.md),
+# make prose-check (numbers quoted in the lessons' markdown that no output, code cell or entry of
+# notebooks/prose_numbers_allow.toml backs; LESSONS="notebooks/05_....ipynb" for some).
 # Instructors: make release (student versions into grading/release), make autograde
 # SUBMISSIONS=folder (grades.csv + feedback), make grading (the checks `make test` runs).
 
@@ -38,7 +40,7 @@ NBVAL_ON = $(BIN)/python -m pytest -q -p no:randomly -n $(NBVAL_JOBS) --dist loa
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 NBVAL = $(NBVAL_ON) notebooks
 
-.PHONY: install chromium course site site-test test unit full-tier nbval nbval-perturbed nbval-perturbed-all grading release autograde lab refresh train verify bench clean
+.PHONY: install chromium course site site-test test unit full-tier nbval nbval-perturbed nbval-perturbed-all grading release autograde lab refresh train verify bench prose-check clean
 
 install: $(STAMP)
 
@@ -132,6 +134,11 @@ verify: install
 
 bench: install
 	$(TEST_ENV) $(BIN)/course bench --out benchmarks/RESULTS.md
+
+# Stale prose: every number in a lesson's markdown must appear in its committed outputs, its
+# code, the prose's own checked arithmetic or the allowlist (with a reason). Static: runs nothing.
+prose-check: install
+	$(BIN)/python -m course_tools.prose_numbers $(LESSONS)
 
 clean:
 	rm -rf build

@@ -1,6 +1,6 @@
 """The ``course`` command: ``course train NAME``, ``course import-homework-checkpoint PATH``,
 ``course verify``, ``course info``, ``course bench``,
-``course grade {release,check,autograde,selftest}``."""
+``course grade {release,check,autograde,selftest}``, ``course prose-check [NOTEBOOK ...]``."""
 from __future__ import annotations
 
 import argparse
@@ -152,6 +152,13 @@ def _bench(args) -> int:
     return bench.bench(quick=args.quick, out=args.out, threads=args.threads)
 
 
+def _prose_check(args) -> int:
+    from . import prose_numbers
+
+    argv = [str(p) for p in args.notebooks] + ["--allowlist", str(args.allowlist)]
+    return prose_numbers.main(argv + (["--verbose"] if args.verbose else []))
+
+
 def _grade(args) -> int:
     from pathlib import Path
 
@@ -235,6 +242,15 @@ def main(argv=None) -> int:
     bench.add_argument("--threads", type=_positive(int), default=2,
                        help="torch threads (default 2, the course's setting; 1 on a busy machine)")
     bench.set_defaults(func=_bench)
+    prose = sub.add_parser("prose-check", help="numbers in the lessons' markdown that no output, "
+                           "code cell or allowlist entry backs (stale prose); exit 1 if any")
+    prose.add_argument("notebooks", nargs="*", help="lesson notebooks (default: all)")
+    prose.add_argument("--allowlist", default=str(REPO_ROOT / "notebooks" / "prose_numbers_allow.toml"),
+                       help="literature/source values with reasons (default: "
+                       "notebooks/prose_numbers_allow.toml)")
+    prose.add_argument("-v", "--verbose", action="store_true",
+                       help="also list the matched numbers and where each was found")
+    prose.set_defaults(func=_prose_check)
     grade = sub.add_parser("grade", help="the lessons as nbgrader assignments (instructors)",
                            description="release: generate the student versions; check: the "
                            "source passes its tests and the release leaks nothing and fails them; "

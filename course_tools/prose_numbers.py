@@ -87,10 +87,12 @@ _REFERENCE_WORDS = (r"lessons?|sections?|cells?|exercises?|steps?(?=\s+\d\b)|pit
 _REFERENCE = re.compile(
     rf"\b(?:{_REFERENCE_WORDS})\s*#?\(?\d+(?:\.\d+)*\)?"
     r"(?:\s*(?:,|and|or|to|\u2013|-|&)\s*#?\(?\d+(?:\.\d+)*\)?)*", re.IGNORECASE)
-_PACKAGES = (r"torch|torchvision|pytorch|python|scikit-image|skimage|scikit-learn|sklearn|numpy|"
-             r"scipy|captum|lime|matplotlib|pandas|opencv|keras|tensorflow|cuda|jupyter(?:lab)?|"
-             r"nbval|nbgrader|nbformat|torch-cam|torchcam|pip|pins?|pinned|release")
-_VERSION = re.compile(rf"\b(?:{_PACKAGES})[\s=]+v?\d+(?:\.\d+)+\b", re.IGNORECASE)
+# Versions follow a package's name as it is spelled (LIME the method is no package: "LIME 0.62").
+_PACKAGES = (r"torch|torchvision|PyTorch|Python|scikit-image|skimage|scikit-learn|sklearn|"
+             r"NumPy|numpy|SciPy|scipy|captum|lime|matplotlib|pandas|OpenCV|opencv|Keras|"
+             r"TensorFlow|CUDA|Jupyter|JupyterLab|nbval|nbgrader|nbformat|torchsummaryX|"
+             r"torch-cam|torchcam|pip|pins|pinned|release|version")
+_VERSION = re.compile(rf"\b(?:{_PACKAGES})(?:\s*[=<>]=?\s*|\s+)v?\d+(?:\.\d+)+\b")
 _ISSUE = re.compile(r"#\d+")
 _ARXIV = re.compile(r"arXiv:\s*\S+", re.IGNORECASE)
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
@@ -242,13 +244,16 @@ def parse_number(text: str) -> Number:
     raise ValueError(f"not a number: {text!r}")
 
 
-def numbers_in_text(text: str) -> list[Number]:
-    """Every number in an output or a code cell, read generously (``layer4`` gives 4)."""
+def numbers_in_text(text: str, code: bool = False) -> list[Number]:
+    """Every number in an output or a code cell, read generously (``layer4`` gives 4).
+
+    In code, "3,128,128" (a tuple written without spaces) also gives 3, 128 and 128.
+    """
     found = [_times_ten_number(m) for m in _TIMES_TEN.finditer(text) if _is_times_ten(m)]
     found += [_duration(m) for m in _DURATION.finditer(text)]
     for m in _NUMBER.finditer(text):
         found.append(_number(m))
-        if "," in m["mantissa"]:  # "(3,128,128)" in code: the parts count too
+        if code and "," in m["mantissa"]:
             found.extend(Number(Decimal(p), p) for p in m["mantissa"].split(","))
     return found
 
@@ -341,12 +346,12 @@ def _context(source: str, start: int, end: int, width: int = 220) -> str:
     ends = list(_SENTENCE_END.finditer(source))
     left = max([0] + [m.end() for m in ends if m.end() <= start])
     right = min([len(source)] + [m.start() for m in ends if m.start() >= end])
-    before = " ".join(source[left:start].split())
-    after = " ".join(source[end:right].split())
+    before = re.sub(r"\s+", " ", source[left:start]).lstrip()
+    after = re.sub(r"\s+", " ", source[end:right]).rstrip()
     half = width // 2
     before = "…" + before[-half:] if len(before) > half else before
     after = after[:half] + "…" if len(after) > half else after
-    return f"{before} »{source[start:end]}« {after}".strip()
+    return f"{before}»{source[start:end]}«{after}"
 
 
 def _glued_to_name(text: str, start: int, end: int) -> bool:
@@ -359,8 +364,8 @@ def _glued_to_name(text: str, start: int, end: int) -> bool:
     elif before[-1:] in "-.'" and before[:1].isalpha():
         return True
     after = text[end:end + 3]
-    if after[:1] == "-" and after[1:2].isalpha():  # 3-D, 2-layer
-        return True
+    if after[:1] == "-" and after[1:2].isalpha():  # 3-D, 2-layer, but 60-fold is a quantity
+        return not text[end + 1:end + 5] == "fold"
     if after[:1].isalpha() or after[:1] == "_":
         word = re.match(r"[A-Za-z_]+", text[end:end + 12]).group(0)
         nxt = text[end + len(word):end + len(word) + 1]
@@ -511,7 +516,7 @@ def check_notebook(path: Path, allow: dict[str, dict[Number, str]] | None = None
     outputs, code = [], []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            code += [(n, i) for n in numbers_in_text(cell.source)]
+            code += [(n, i) for n in numbers_in_text(cell.source, code=True)]
             outputs += [(n, i) for out in cell.get("outputs", [])
                         for n in numbers_in_text(_output_text(out))]
     output_index, code_index = _index(outputs), _index(code)
@@ -541,7 +546,11 @@ def check_notebook(path: Path, allow: dict[str, dict[Number, str]] | None = None
 
 def format_report(report: Report, verbose: bool = False) -> str:
     c = report.counts()
-    lines = [f"{report.path}: {len(report.quoted)} numbers quoted; {c['output']} in outputs, "
+    try:
+        shown = report.path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = report.path
+    lines = [f"{shown}: {len(report.quoted)} numbers quoted; {c['output']} in outputs, "
              f"{c['code']} in code, {c['arithmetic']} checked arithmetic, {c['allowlist']} "
              f"allowlisted, {c['unmatched']} unmatched"]
     for q in report.quoted:
