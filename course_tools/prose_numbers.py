@@ -172,17 +172,22 @@ class _Index:
         self.entries.sort(key=lambda e: e[0])
         self.keys = [e[0] for e in self.entries]
 
-    def find(self, quoted: Number) -> int | None:
-        """The cell of a value that ``quoted`` may be a rounding of, or None."""
+    def cells(self, quoted: Number) -> set[int]:
+        """The cells holding a value that ``quoted`` may be a rounding of."""
+        found = set()
         for value, tol in quoted.candidates():
             target = abs(value)
             i = bisect.bisect_left(self.keys, target - tol)
             while i < len(self.keys) and self.keys[i] <= target + tol:
                 _, signed, cell = self.entries[i]
                 if not quoted.signed or abs(signed - value) <= tol:
-                    return cell
+                    found.add(cell)
                 i += 1
-        return None
+        return found
+
+    def find(self, quoted: Number, near: int = 0) -> int | None:
+        """The cell nearest to cell ``near`` that holds a value ``quoted`` may round, or None."""
+        return min(self.cells(quoted), key=lambda cell: (abs(cell - near), cell), default=None)
 
     def nearest(self, quoted: Number) -> Decimal | None:
         """The value closest to ``quoted`` if within 25 % of it (a hint for the reader)."""
@@ -298,7 +303,7 @@ def _evaluate(expression: str) -> float | None:
             .replace("\u00b7", "*").replace("\u2212", "-").replace("^", "**")
             .replace("{", "(").replace("}", ")"))
     expr = re.sub(r"\\(left|right|big|Big)", "", expr)
-    expr = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr).strip()
+    expr = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr).strip().lstrip(",.;:+*/ ")
     while expr.count("(") > expr.count(")") and "(" in expr:  # "(see 512 × 7 = ..." -> "512 × 7"
         expr = expr[expr.index("(") + 1:].strip()
     try:
@@ -531,9 +536,9 @@ def check_notebook(path: Path, allow: dict[str, dict[Number, str]] | None = None
             quoted.append(q)
             if q.found_in:
                 continue
-            if (where := output_index.find(q.number)) is not None:
+            if (where := output_index.find(q.number, near=i)) is not None:
                 q.found_in = f"output of cell {where}"
-            elif (where := code_index.find(q.number)) is not None:
+            elif (where := code_index.find(q.number, near=i)) is not None:
                 q.found_in = f"code of cell {where}"
             elif (k := allow_index.find(q.number)) is not None:
                 q.found_in = f"allowlist ({lesson_allow[allowed[k]]})"
@@ -545,6 +550,11 @@ def check_notebook(path: Path, allow: dict[str, dict[Number, str]] | None = None
 
 
 def format_report(report: Report, verbose: bool = False) -> str:
+    """The lesson's summary line, each unmatched number with its sentence, notes.
+
+    ``verbose`` also lists each matched number and where it was found (for an output, the
+    nearest code cell that prints it: a match far from the sentence may be a coincidence).
+    """
     c = report.counts()
     try:
         shown = report.path.resolve().relative_to(Path.cwd())

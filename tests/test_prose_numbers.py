@@ -98,6 +98,19 @@ def test_settings_in_code_cells_are_accepted(tmp_path):
     assert [q.found_in for q in report.quoted[:2]] == ["code of cell 0", "code of cell 0"]
 
 
+def test_a_match_names_the_nearest_output(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("a", outputs=[new_output("stream", name="stdout",
+                                                                     text="0.347")]),
+                             new_markdown_cell("first 0.347"),
+                             new_code_cell("b", outputs=[new_output("stream", name="stdout",
+                                                                     text="0.347")]),
+                             new_markdown_cell("then 0.347")])
+    path = tmp_path / "08_near.ipynb"
+    nbformat.write(nb, path)
+    assert [q.found_in for q in pn.check_notebook(path).quoted] == ["output of cell 0",
+                                                                    "output of cell 2"]
+
+
 def test_outputs_of_other_kinds_count_and_images_do_not(tmp_path):
     nb = new_notebook(cells=[
         new_code_cell("df", outputs=[new_output("execute_result", execution_count=1,
@@ -113,11 +126,11 @@ def test_outputs_of_other_kinds_count_and_images_do_not(tmp_path):
 def test_the_prose_arithmetic_is_checked(tmp_path):
     path = lesson(tmp_path, [
         "VGG maps 512 × 7 × 7 = 25,088 features; $15 \\times 15 = 225$ windows; "
-        "$(127/15)^2 \\approx 72$.",
-        "A wrong product: 784 × 10 + 10 = 7,860 parameters."], outputs=["512 7 15 127 784 10"])
+        "$(127/15)^2 \\approx 72$; at 224 pixels, 15 × 128 / 224 ≈ 8.6 pixels.",
+        "A wrong product: 784 × 10 + 10 = 7,860 parameters."], outputs=["512 7 15 127 784 10 128 224"])
     report = pn.check_notebook(path)
     assert [q.number.text for q in report.unmatched] == ["7,860"]
-    assert sum(q.found_in == "arithmetic" for q in report.quoted) == 3
+    assert sum(q.found_in == "arithmetic" for q in report.quoted) == 4
 
 
 # --- what is not a quoted number ------------------------------------------------------------
