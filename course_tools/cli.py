@@ -245,7 +245,8 @@ def main(argv=None) -> int:
     prose = sub.add_parser("prose-check", help="numbers in the lessons' markdown that no output, "
                            "code cell or allowlist entry backs (stale prose); exit 1 if any")
     prose.add_argument("notebooks", nargs="*", help="lesson notebooks (default: all)")
-    prose.add_argument("--allowlist", default=str(REPO_ROOT / "notebooks" / "prose_numbers_allow.toml"),
+    prose.add_argument("--allowlist",
+                       default=str(REPO_ROOT / "notebooks" / "prose_numbers_allow.toml"),
                        help="literature/source values with reasons (default: "
                        "notebooks/prose_numbers_allow.toml)")
     prose.add_argument("-v", "--verbose", action="store_true",

@@ -127,7 +127,8 @@ def test_the_prose_arithmetic_is_checked(tmp_path):
     path = lesson(tmp_path, [
         "VGG maps 512 × 7 × 7 = 25,088 features; $15 \\times 15 = 225$ windows; "
         "$(127/15)^2 \\approx 72$; at 224 pixels, 15 × 128 / 224 ≈ 8.6 pixels.",
-        "A wrong product: 784 × 10 + 10 = 7,860 parameters."], outputs=["512 7 15 127 784 10 128 224"])
+        "A wrong product: 784 × 10 + 10 = 7,860 parameters."],
+        outputs=["512 7 15 127 784 10 128 224"])
     report = pn.check_notebook(path)
     assert [q.number.text for q in report.unmatched] == ["7,860"]
     assert sum(q.found_in == "arithmetic" for q in report.quoted) == 4
