@@ -67,6 +67,9 @@ def test_lesson_runs_in_the_full_tier(name, full_tier, monkeypatch):
     expected = "any" if banner.group(1) == "01" else "full"
     assert banner.group(2) == expected, f"{name} ran in the {banner.group(2)} tier"
     assert "offline tier" not in text.split("\n", 2)[1]
+    if name.startswith("03"):  # seed 004's section: SqueezeNet 1.1 on the five photographs
+        assert "weights: squeezenet1_1 with torchvision's ImageNet weights" in text, text[:2000]
+        assert "matches course_utils.explain.saliency_class_score: True" in text and "photo 4:" in text
 
 
 @pytest.fixture(scope="module")
