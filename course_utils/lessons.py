@@ -113,7 +113,7 @@ def needs() -> dict[str, Need]:
 LESSON_NEEDS: dict[str, tuple[str, ...]] = {
     "01": (),
     "02": ("mnist",),
-    "03": ("mnist",),
+    "03": ("mnist", "weights:squeezenet1_1", "imagenet_photos"),
     "04": ("food11", "checkpoint:food11_classifier"),
     "05": ("weights:resnet18", "imagenet_photos"),
     "06": ("weights:vgg19", "imagenet_photos", "cifar10", "checkpoint:simple_cnn",
@@ -206,9 +206,11 @@ def _weights_lines(info) -> list[str]:
     return lines
 
 
-def _imagenet_part(name: str, tier: str, device, photos=(0, 4, 14, 16)) -> SimpleNamespace:
-    """An ImageNet model on labelled photos (full), or its scene-trained stand-in (offline)."""
-    model, info = pretrained.load_model(name, tier=tier)
+def _imagenet_part(name: str, tier: str, device, photos=(0, 4, 14, 16),
+                   stand_in: str | None = None) -> SimpleNamespace:
+    """An ImageNet model on labelled photos (full), or its scene-trained stand-in (offline) on
+    as many test scenes as photos. ``stand_in``: the offline model when ``name`` has none."""
+    model, info = pretrained.load_model(name if tier == "full" else stand_in or name, tier=tier)
     part = SimpleNamespace(model=model.to(device).eval(), info=info, classes=info.classes)
     if tier == "full":
         part.images, part.labels, files = data.load_imagenet_samples(list(photos))
@@ -221,7 +223,7 @@ def _imagenet_part(name: str, tier: str, device, photos=(0, 4, 14, 16)) -> Simpl
                       f"weights: {info.description}"]
         return part
     scenes = data.load_dataset("food11", "test", tier="offline")
-    index = [0, 1, 2, 3]  # the first four test scenes
+    index = list(range(len(photos)))  # the first test scenes, as many as photos
     part.images, part.labels = scenes.getbatch(index)
     part.names = [f"scene {i}" for i in index]
     part.preprocess, part.masks, part.scenes = _identity, scenes.masks[index], scenes
@@ -253,8 +255,14 @@ def _lesson02(tier, device):
 
 
 def _lesson03(tier, device):
-    return _mnist_lesson("test", "mnist_cnn",
-                         "the source's copy: about 99 % on MNIST's 10,000", tier, device)
+    fields, lines = _mnist_lesson("test", "mnist_cnn",
+                                  "the source's copy: about 99 % on MNIST's 10,000", tier, device)
+    # Seed 004's setting: SqueezeNet 1.1 on five ImageNet photos (full), or the scene-trained
+    # ResNet-18 on five test scenes (offline: no ImageNet model ships with the course).
+    photos = _imagenet_part("squeezenet1_1", tier, device, photos=(0, 1, 2, 3, 4),
+                            stand_in="resnet18")
+    fields["photos"] = photos
+    return fields, lines + ["seed 004's section:"] + photos.lines
 
 
 def _food11_lesson(tier, device):

@@ -2,6 +2,8 @@
 
 - ResNet-18 and VGG-19: ImageNet weights from the torch hub cache in the full tier; the course's
   own checkpoints, trained on the scene stand-in, in the offline tier.
+- SqueezeNet 1.1 (lesson 03's seed 004): ImageNet weights from the torch hub cache, full tier only
+  (no offline checkpoint; lesson 03 uses the scene-trained ResNet-18 offline).
 - The sources' own small models: the committed checkpoints (offline tier), or those that
   ``course train NAME --tier full`` wrote into ``checkpoints/full/`` (full tier). The MNIST
   models were trained on real MNIST digits, so they serve both tiers.
@@ -16,7 +18,9 @@ from . import config
 from .checkpoints import MANIFEST, load_checkpoint
 from .models import IMAGENET_WEIGHTS, imagenet_model, imagenet_weights_file
 
-COURSE_MODELS = ("mnist_dnn", "mnist_cnn", "simple_cnn", "food11_classifier", "resnet18", "vgg19")
+COURSE_MODELS = ("mnist_dnn", "mnist_cnn", "simple_cnn", "food11_classifier", "resnet18", "vgg19",
+                 "squeezenet1_1")
+FULL_TIER_ONLY = ("squeezenet1_1",)  # torchvision's ImageNet weights, no committed stand-in
 REAL_DATA_CHECKPOINTS = ("mnist_dnn", "mnist_cnn")
 
 
@@ -65,6 +69,10 @@ def load_model(name: str, tier: str | None = None) -> tuple[nn.Module, ModelInfo
             model, classes = imagenet_model(name)
             return model, ModelInfo(name, "full", f"{name} with torchvision's ImageNet weights "
                                     "(IMAGENET1K_V1, real)", classes)
+        if name in FULL_TIER_ONLY:
+            raise config.CourseDataError(
+                f"{name} has no offline stand-in checkpoint: it needs torchvision's ImageNet "
+                f"weights, which are not at {path}. {how}")
     else:
         requested = config.requested_tier() if tier is None else tier
         has_full = _full_checkpoint_available(name)

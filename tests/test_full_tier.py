@@ -73,6 +73,10 @@ def test_lesson_runs_in_the_full_tier(name, full_tier, monkeypatch):
 
 #: Lines only a lesson's full-tier code path prints (the sections that exist only there).
 FULL_TIER_LINES = {
+    # Seed 004: SqueezeNet 1.1 on the five photographs.
+    "03_mnist_saliency.ipynb": ("weights: squeezenet1_1 with torchvision's ImageNet weights",
+                                "matches course_utils.explain.saliency_class_score: True",
+                                "photo 4:"),
     # Seed 003: torchvision's ImageNet VGG-16 at features.29, class 386, at 224 x 224.
     "06_gradcam.ipynb": ("features.29: 512 maps of 14 x 14 for a 224 x 224 input",
                          "p(African elephant) = "),

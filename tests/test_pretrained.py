@@ -58,3 +58,16 @@ def test_full_tier_small_model_needs_a_full_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
     with pytest.raises(CourseDataError, match="course train simple_cnn --tier full"):
         load_model("simple_cnn")
+
+
+def test_squeezenet_has_no_offline_stand_in(hub, monkeypatch):
+    """SqueezeNet 1.1 (lesson 03's seed 004) exists only with torchvision's ImageNet weights:
+    offline, or under auto without the file, a clear error instead of a missing checkpoint."""
+    for tier in ("offline", "auto"):
+        with pytest.raises(CourseDataError, match="squeezenet1_1 has no offline stand-in"):
+            load_model("squeezenet1_1", tier=tier)
+    hub.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), models.imagenet_weights_file("squeezenet1_1"))
+    model, info = load_model("squeezenet1_1", tier="auto")
+    assert info.tier == "full" and len(info.classes) == 1000 and not model.training
