@@ -24,7 +24,8 @@ submission) it forks a child, which
    and profile hooks and torch's global module hooks, and (b) lets through only results of plain
    types (an exact ``torch.Tensor``, a numpy array of numbers, numbers, strings, containers of
    them; functions come back wrapped the same way): a tensor subclass with a lying
-   ``__torch_function__`` or a number with a lying ``__eq__`` is refused;
+   ``__torch_function__`` or a number with a lying ``__eq__`` is refused; an interpretive
+   question's ``ANSWER_*`` constant reaches the test only as an exact str, int, float or bool;
 5. reports ``<nonce> PASS|FAIL <message>`` on a pipe; the nonce was handed to the child before
    any student code ran and lives only in a frame the student cannot reach.
 
@@ -303,6 +304,8 @@ def run_child(job: dict, setup_ns: dict, nonce: bytes, result_fd: int) -> None:
         for name, value in list(ns_student.items()):
             if callable(value) and (name not in before or before[name] is not value):
                 ns_test[name] = _wrap(value, tables, names_of, labels, _global_state)
+            elif name.startswith("ANSWER_") and type(value) in (str, int, float, bool):
+                ns_test[name] = value  # an interpretive question's answer: a plain constant
         fixed = tuple((k, ns_test[k]) for k in ns_test if k not in test_binds)
         verdict, message = b"PASS", ""
         try:
