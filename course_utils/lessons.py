@@ -340,7 +340,8 @@ def start(lesson: str, *, seed: int = 0, threads: int = 2, device: torch.device 
 
     Returns:
         A :class:`Lesson`: ``tier``, ``device``, ``decision``, ``banner`` and the fields of the
-        lesson's loader (e.g. ``data``, ``indices``, ``model``, ``info`` for lessons 04 and 07).
+        lesson's loader (e.g. ``data``, ``indices``, ``model``, ``info`` for lessons 04 and 07, and
+        ``lime_image`` for 07).
 
     Raises:
         KeyError: unknown lesson. config.CourseDataError: ``COURSE_DATA=full`` and something
