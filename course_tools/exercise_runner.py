@@ -24,7 +24,8 @@ submission) it forks a child, which
    and profile hooks and torch's global module hooks, and (b) lets through only results of plain
    types (an exact ``torch.Tensor``, a numpy array of numbers, numbers, strings, containers of
    them; functions come back wrapped the same way): a tensor subclass with a lying
-   ``__torch_function__`` or a number with a lying ``__eq__`` is refused;
+   ``__torch_function__`` or a number with a lying ``__eq__`` is refused; an interpretive
+   question's ``ANSWER_*`` constant reaches the test only as an exact str, int, float or bool;
 5. reports ``<nonce> PASS|FAIL <message>`` on a pipe; the nonce was handed to the child before
    any student code ran and lives only in a frame the student cannot reach.
 

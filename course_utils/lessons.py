@@ -286,6 +286,16 @@ def _food11_lesson(tier, device):
     return dict(data=ds, indices=indices, model=model.to(device).eval(), info=info), lines
 
 
+def _lesson07(tier, device):
+    """Lesson 07: lesson 04's images and Classifier, and the ``lime`` package, imported without
+    the warning its progress-bar library prints in a kernel without ipywidgets."""
+    from . import explain
+
+    fields, lines = _food11_lesson(tier, device)
+    fields["lime_image"] = explain._lime_modules()[0]
+    return fields, lines
+
+
 def _lesson05(tier, device):
     part = _imagenet_part("resnet18", tier, device)
     return vars(part), part.lines
@@ -375,7 +385,7 @@ def _lesson08(tier, device):
 
 _LOADERS: dict[str, Callable] = {
     "01": _lesson01, "02": _lesson02, "03": _lesson03, "04": _food11_lesson,
-    "05": _lesson05, "06": _lesson06, "07": _food11_lesson, "08": _lesson08,
+    "05": _lesson05, "06": _lesson06, "07": _lesson07, "08": _lesson08,
 }
 
 
@@ -391,7 +401,8 @@ def start(lesson: str, *, seed: int = 0, threads: int = 2, device: torch.device 
 
     Returns:
         A :class:`Lesson`: ``tier``, ``device``, ``decision``, ``banner`` and the fields of the
-        lesson's loader (e.g. ``data``, ``indices``, ``model``, ``info`` for lessons 04 and 07).
+        lesson's loader (e.g. ``data``, ``indices``, ``model``, ``info`` for lessons 04 and 07, and
+        ``lime_image`` for 07).
 
     Raises:
         KeyError: unknown lesson. config.CourseDataError: ``COURSE_DATA=full`` and something

@@ -1,7 +1,8 @@
 # Exercise 2 never returns (an endless loop): its test cell hits the per-cell timeout and is
-# interrupted; exercises 1 and 3 are right and still score: 5 of 7.
+# interrupted; exercises 1 and 3 are right and still score,
+# the answer to exercise 4 is wrong: 5 of 8.
 # lesson: 05_cam_resnet18
-# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2
+# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0
 
 # %% l05_all_class_cams
 def class_activation_maps(features, fc_weight):
@@ -22,3 +23,6 @@ def cam_for_display(cams, size):
     low = up.amin(dim=(1, 2), keepdim=True)
     span = up.amax(dim=(1, 2), keepdim=True) - low
     return torch.where(span > 0, (up - low) / span.clamp_min(1e-12), torch.zeros_like(up))
+
+# %% l05_max_pool
+ANSWER_05_MAX_POOL = "a"  # "fc is still linear": wrong

@@ -1,9 +1,10 @@
 # Monkeypatching what the tests rely on: exercise 1 is right but its cell replaces
 # torch.allclose at top level; exercise 2 is wrong and replaces torch.allclose, torch.equal and
 # explain.cam from inside its function (then restores allclose on its first use); exercise 3 is
-# wrong and redefines builtins.isinstance and AssertionError inside its function. Honest: 3 of 7.
+# wrong and redefines builtins.isinstance and AssertionError inside its function. Exercise 4 is answered
+# wrong. Honest: 3 of 8.
 # lesson: 05_cam_resnet18
-# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=0
+# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=0 l05_max_pool_tests=0
 # expected-note: l05_top_k_cam_tests: tampering
 
 # %% l05_all_class_cams
@@ -37,3 +38,6 @@ def cam_for_display(cams, size):
     builtins.isinstance = lambda *args: True
     builtins.AssertionError = type("Quiet", (Exception,), {})
     return torch.zeros(len(cams), size, size)
+
+# %% l05_max_pool
+ANSWER_05_MAX_POOL = "b"

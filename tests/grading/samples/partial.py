@@ -1,9 +1,10 @@
 # Exercises 1 and 3 right; exercise 2 passes its visible checks but never checks the class
-# indices, which only the hidden tests try: 5 of 7.
+# indices, which only the hidden tests try; exercise 4 is a valid letter
+# but the wrong answer: 5 of 8.
 # Handed in as <student>/<lesson>.ipynb, without the lesson folder (accepted too).
 # lesson: 05_cam_resnet18
 # layout: flat
-# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2
+# expected: l05_all_class_cams_tests=3 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0
 
 # %% l05_all_class_cams
 def class_activation_maps(features, fc_weight):
@@ -31,3 +32,6 @@ def cam_for_display(cams, size):
         if hi > lo:
             out[n] = (up[n] - lo) / (hi - lo)
     return out
+
+# %% l05_max_pool
+ANSWER_05_MAX_POOL = "d"  # a letter, so it passes the visible check; the wrong one
