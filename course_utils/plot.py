@@ -32,6 +32,8 @@ __all__ = [
     "image_grid",
     "activation_grid",
     "plot_activation_grid",
+    "activation_tiles",
+    "plot_activation_tiles",
     "grid_figure",
     "compact_figure",
     "use_compact_figures",
@@ -390,6 +392,96 @@ def plot_activation_grid(activation: torch.Tensor | np.ndarray, ax: Axes | None 
         ax.set_xlabel(f"{constant} of {arr.shape[0]} channels constant (shown at 128)")
     if title is not None:
         ax.set_title(title)
+    return ax
+
+
+def activation_tiles(activation: torch.Tensor | np.ndarray, tiles_per_row: int = 16,
+                     gap: int | None = None) -> np.ndarray:
+    """Every channel of one image's activation as a tile, raw values, with gaps between tiles.
+
+    Unlike :func:`activation_grid` (seed 003's per-tile standardisation) nothing is rescaled:
+    the tiles keep the layer's own values, so with a colour scale anchored at 0 a channel that
+    is zero everywhere (a dead ReLU) looks dead. The gaps, and the unused places of the last
+    row, hold NaN (drawn in the axes' background colour).
+
+    Args:
+        activation: ``(C, h, w)``, or ``(1, C, h, w)``.
+        tiles_per_row: tiles in each row.
+        gap: pixels between tiles; by default ``max(1, h // 8)``.
+
+    Returns:
+        A float64 array ``(rows * (h + gap) - gap, n * (w + gap) - gap)`` with
+        ``n = min(C, tiles_per_row)``; tile ``k`` starts at row ``(k // n) * (h + gap)`` and
+        column ``(k % n) * (w + gap)``.
+    """
+    if tiles_per_row < 1:
+        raise ValueError(f"tiles_per_row must be at least 1, got {tiles_per_row}.")
+    arr = _activation_array(activation)
+    channels, h, w = arr.shape
+    gap = max(1, h // 8) if gap is None else int(gap)
+    if gap < 0:
+        raise ValueError(f"gap must be >= 0, got {gap}.")
+    n = min(channels, tiles_per_row)
+    rows = math.ceil(channels / n)
+    grid = np.full((rows * (h + gap) - gap, n * (w + gap) - gap), np.nan)
+    for k in range(channels):
+        r, c = divmod(k, n)
+        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = arr[k]
+    return grid
+
+
+def plot_activation_tiles(activation: torch.Tensor | np.ndarray, ax: Axes | None = None,
+                          title: str | None = None, tiles_per_row: int = 16,
+                          vmax: float | None = None, cmap: str = "inferno",
+                          numbers: bool = True) -> Axes:
+    """Draw :func:`activation_tiles` on one colour scale from 0 to ``vmax``, channel numbers on.
+
+    One scale for every tile of the layer, anchored at 0 (black in ``inferno``): a dead channel
+    is a black tile, and a weak channel looks weak. Values above ``vmax`` are drawn in the top
+    colour. The x label counts the channels that are zero everywhere.
+
+    Args:
+        activation: ``(C, h, w)``, or ``(1, C, h, w)``; a ReLU's output (values >= 0).
+        ax: axes to draw on; when ``None`` a figure ``GRID_WIDTH`` inches wide.
+        title: axes title.
+        tiles_per_row: tiles in each row.
+        vmax: top of the colour scale; by default the largest value (1 if all are zero).
+        cmap: a colour map whose lowest colour is black.
+        numbers: write each channel's index in its tile's top-left corner.
+
+    Returns:
+        The axes drawn on.
+    """
+    arr = _activation_array(activation)
+    if (arr < 0).any():
+        raise ValueError("expected non-negative activations (a ReLU's or a pooling's output); "
+                         "for signed values use plot_activation_grid.")
+    channels, h, w = arr.shape
+    gap = max(1, h // 8)
+    tiles = activation_tiles(arr, tiles_per_row=tiles_per_row, gap=gap)
+    if vmax is None:
+        vmax = float(arr.max()) or 1.0
+    if not vmax > 0:
+        raise ValueError(f"vmax must be > 0, got {vmax}.")
+    if ax is None:
+        height = GRID_WIDTH * tiles.shape[0] / tiles.shape[1]
+        ax = _new_axes(None, figsize=(GRID_WIDTH, max(height, 1.0) + 0.6))
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
+    ax.imshow(np.ma.masked_invalid(tiles), cmap=colours, vmin=0, vmax=vmax, aspect="equal",
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    n = min(channels, tiles_per_row)
+    if numbers:
+        for k in range(channels):
+            r, c = divmod(k, n)
+            ax.text(c * (w + gap), r * (h + gap), str(k), color="cyan", fontsize=6,
+                    ha="left", va="top")
+    dead = int((arr.reshape(channels, -1).max(axis=1) == 0).sum())
+    ax.set_xlabel(f"{dead} of {channels} channels zero everywhere (dead on this image)",
+                  fontsize=8)
+    if title is not None:
+        ax.set_title(title, fontsize=9)
     return ax
 
 

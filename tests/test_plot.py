@@ -203,6 +203,45 @@ def test_plot_activation_grid():
     assert new.figure.get_size_inches()[0] == plot.GRID_WIDTH
 
 
+def test_activation_tiles_keep_raw_values_with_nan_gaps():
+    act = torch.arange(5 * 2 * 3, dtype=torch.float32).reshape(5, 2, 3)
+    tiles = plot.activation_tiles(act, tiles_per_row=3, gap=1)
+    # two rows of three 2 x 3 tiles, one pixel apart; the sixth place is empty
+    assert tiles.shape == (2 * 3 - 1, 3 * 4 - 1) and tiles.dtype == np.float64
+    np.testing.assert_array_equal(tiles[0:2, 0:3], act[0].numpy())
+    np.testing.assert_array_equal(tiles[0:2, 4:7], act[1].numpy())
+    np.testing.assert_array_equal(tiles[3:5, 4:7], act[4].numpy())
+    assert np.isnan(tiles[2]).all() and np.isnan(tiles[:, 3]).all() and np.isnan(tiles[3:5, 8:11]).all()
+    assert np.isfinite(tiles).sum() == act.numel()
+    default = plot.activation_tiles(torch.zeros(2, 16, 16))   # gap h // 8 = 2
+    assert default.shape == (16, 2 * 16 + 2)
+    with pytest.raises(ValueError, match="gap"):
+        plot.activation_tiles(act, gap=-1)
+    with pytest.raises(ValueError, match="tiles_per_row"):
+        plot.activation_tiles(act, tiles_per_row=0)
+
+
+def test_plot_activation_tiles_zero_anchored_scale_counts_dead_channels():
+    act = torch.zeros(3, 4, 4)
+    act[0, 1, 2] = 2.0
+    act[2] = 0.5
+    fig, ax = plt.subplots(figsize=(4, 1))
+    assert plot.plot_activation_tiles(act, ax=ax, title="relu", vmax=1.0) is ax
+    assert ax.images[0].get_clim() == (0, 1.0)
+    assert ax.get_title() == "relu" and "1 of 3 channels zero everywhere" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.texts] == ["0", "1", "2"]
+    drawn = ax.images[0].get_array()
+    np.testing.assert_array_equal(drawn.filled(np.nan)[:4, :4], act[0].numpy())
+    # the default scale runs to the largest value; a dead tile is the bottom colour (black)
+    ax2 = plot.plot_activation_tiles(act, numbers=False)
+    assert ax2.images[0].get_clim() == (0, 2.0) and not ax2.texts
+    assert tuple(ax2.images[0].cmap(0.0)[:3]) == pytest.approx((0.0, 0.0, 0.0), abs=0.02)
+    with pytest.raises(ValueError, match="non-negative"):
+        plot.plot_activation_tiles(-act - 1)
+    with pytest.raises(ValueError, match="vmax"):
+        plot.plot_activation_tiles(act, vmax=0.0)
+
+
 def test_grid_figure():
     fig, axes = plot.grid_figure(10, 2)
     assert axes.shape == (10,) and tuple(fig.get_size_inches()) == (6.0, 15.0)
@@ -222,6 +261,7 @@ def test_no_function_changes_rcparams():
     plot.image_grid(image[None])
     plot.activation_grid(image)
     plot.plot_activation_grid(image)
+    plot.plot_activation_tiles(image)
     plot.grid_figure(3, 2)
     assert dict(matplotlib.rcParams) == before
 
