@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make course   set up, run every lesson once (offline tier) into build/notebooks, then build the
 #                 course site from them into build/html (a book: course map, search, offline math)
-#   make test     set up, unit tests, the site read in headless Chromium (site-test), every lesson
+#   make test     set up, the prose numbers checked against the outputs, unit tests, the site read in headless Chromium (site-test), every lesson
 #                 executed in the full tier on format-true stand-ins, nbval over every notebook
 #                 (offline tier forced) natively and, for lessons changed since `make refresh`
 #                 checked them, under perturbed arithmetic, + the grading checks
@@ -72,7 +72,7 @@ site: install
 site-test: install chromium
 	$(TEST_ENV) $(BIN)/python -m pytest -q -m browser tests/test_site.py
 
-test: install chromium unit site-test full-tier nbval nbval-perturbed grading
+test: install chromium prose-check unit site-test full-tier nbval nbval-perturbed grading
 
 # Everything but the site's browser tests (pytest marker `browser`: site-test runs them), the
 # whole lessons in the full tier (`fulltier`: full-tier) and the accuracy re-measurement
