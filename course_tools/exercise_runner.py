@@ -303,6 +303,8 @@ def run_child(job: dict, setup_ns: dict, nonce: bytes, result_fd: int) -> None:
         for name, value in list(ns_student.items()):
             if callable(value) and (name not in before or before[name] is not value):
                 ns_test[name] = _wrap(value, tables, names_of, labels, _global_state)
+            elif name not in before and _plain_answer(value):  # ANSWER_06_X = "b": a literal
+                ns_test[name] = value
         fixed = tuple((k, ns_test[k]) for k in ns_test if k not in test_binds)
         verdict, message = b"PASS", ""
         try:
@@ -330,6 +332,15 @@ def run_child(job: dict, setup_ns: dict, nonce: bytes, result_fd: int) -> None:
             write(result_fd, nonce + b" FAIL " + _ascii(hexlify(f"grader error: {err!r}"[:500].encode())) + b"\n")
         finally:
             exit_(0)
+
+
+def _plain_answer(value, _type=type) -> bool:
+    """A literal answer to an interpretive question: an exact str, int, float or bool, or a
+    tuple of them (what ``definitions_only`` keeps of ``NAME = <literal>``; no subclass, so no
+    lying ``__eq__``)."""
+    if _type(value) is tuple:
+        return all(_type(v) in (str, int, float, bool) for v in value)
+    return _type(value) in (str, int, float, bool)
 
 
 class _Tampered(BaseException):

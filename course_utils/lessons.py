@@ -26,7 +26,7 @@ import torch
 
 from . import config, data, pretrained
 from .checkpoints import MANIFEST
-from .models import IMAGENET_WEIGHTS, imagenet_weights_file
+from .models import IMAGENET_WEIGHTS, imagenet_model, imagenet_weights_file
 
 __all__ = ["LESSON_NEEDS", "Need", "Decision", "Lesson", "needs", "decide", "start"]
 
@@ -116,7 +116,8 @@ LESSON_NEEDS: dict[str, tuple[str, ...]] = {
     "03": ("mnist",),
     "04": ("food11", "checkpoint:food11_classifier"),
     "05": ("weights:resnet18", "imagenet_photos"),
-    "06": ("weights:vgg19", "imagenet_photos", "cifar10", "checkpoint:simple_cnn"),
+    "06": ("weights:vgg19", "imagenet_photos", "cifar10", "checkpoint:simple_cnn",
+           "weights:vgg16"),
     "07": ("food11", "checkpoint:food11_classifier"),
     "08": ("weights:resnet18", "imagenet_photos"),
 }
@@ -282,23 +283,75 @@ def _lesson05(tier, device):
     return vars(part), part.lines
 
 
+def _last_relu_of_block(net, block: int) -> str:
+    """Dotted name of the last ReLU of VGG block ``block`` (1-5): the module before its max-pool
+    (``features.35`` in torchvision's vgg19, ``features.29`` in vgg16, ``features.51`` in the
+    course's vgg19 with batch norm)."""
+    pools = [i for i, m in enumerate(net.features) if isinstance(m, torch.nn.MaxPool2d)]
+    index = pools[block - 1] - 1
+    if not isinstance(net.features[index], torch.nn.ReLU):
+        raise ValueError(f"features.{index} is {type(net.features[index]).__name__}, not the ReLU "
+                         f"that should end VGG block {block}")
+    return f"features.{index}"
+
+
+def _seed003_part(tier: str, device, vgg: SimpleNamespace) -> SimpleNamespace:
+    """Seed 003's setting (Keras VGG-16, ``block5_conv3``, class 386 "African elephant").
+
+    Keras' ``block5_conv3`` includes its ReLU, so it is torchvision's ``features.29`` (the ReLU
+    after the convolution ``features.28``). Full tier: torchvision's ImageNet VGG-16 on part 1's
+    photos (none of foolbox's 20 is an elephant). Offline there is no ImageNet VGG-16: the
+    recipe runs on part 1's VGG-19 stand-in at its block-5 layer for the class "ring" (scene 0 is
+    a ring, the others digits), the scenes' counterpart of asking for one fixed class.
+    """
+    if tier == "full":
+        model, classes = imagenet_model("vgg16")
+        model = model.to(device).eval()
+        target = 386
+        lines = [f"weights: vgg16 with torchvision's ImageNet weights (IMAGENET1K_V1, real); "
+                 f"layer {_last_relu_of_block(model, 5)} (Keras' block5_conv3 with its ReLU); "
+                 f"class {target} '{classes[target]}' on part 1's photos (none of foolbox's 20 "
+                 "photographs shows an elephant)"]
+    else:
+        model, classes = vgg.model, vgg.info.classes
+        target = classes.index("ring")
+        lines = ["no ImageNet VGG-16 offline: the seed's recipe runs on part 1's VGG-19 stand-in "
+                 f"at {_last_relu_of_block(model, 5)}, for the class '{classes[target]}' (index "
+                 f"{target}) on part 1's scenes"]
+    return SimpleNamespace(model=model, layer=_last_relu_of_block(model, 5), target=target,
+                           classes=classes, images=vgg.images, names=vgg.names,
+                           preprocess=vgg.preprocess, lines=lines)
+
+
 def _lesson06(tier, device):
     vgg = _imagenet_part("vgg19", tier, device)
+    seed003 = _seed003_part(tier, device, vgg)
     cnn, cnn_info = pretrained.load_model("simple_cnn", tier=tier)
     cifar = data.load_dataset("cifar10", "test", tier=tier)
-    # Seed 003's claim (Grad-CAM = CAM on a GAP network) is checked on the scene-trained
-    # ResNet-18 in every tier: its scenes have object masks.
+    # Seed 000's claim (Grad-CAM = CAM on a GAP network) is checked on the scene-trained
+    # ResNet-18 in every tier, and the layers are compared on the scenes (they have object masks)
+    # with the scene-trained VGG-19 and SimpleCNN.
     resnet, resnet_info = pretrained.load_model("resnet18", tier="offline")
     scenes128 = data.load_dataset("food11", "test", tier="offline")
     scenes32 = data.load_dataset("cifar10", "test", tier="offline")
+    vgg_scenes = vgg.model if tier == "offline" else \
+        pretrained.load_model("vgg19", tier="offline")[0].to(device).eval()
+    cnn_scenes = cnn if cnn_info.tier == "offline" else \
+        pretrained.load_model("simple_cnn", tier="offline")[0]
     lines = (["part 1 (seed 000, VGG-19):"] + vgg.lines
-             + ["part 2 (seed 002, SimpleCNN):", f"data: {cifar.description}"]
+             + ["part 2 (seed 003, VGG-16 at block5_conv3, class 386):"] + seed003.lines
+             + ["part 3 (seed 002, SimpleCNN):", f"data: {cifar.description}"]
              + _weights_lines(cnn_info)
-             + ["part 3 (seed 003's claim, in every tier):", f"data: {scenes128.description}",
-                f"weights: {resnet_info.description}"])
-    return dict(vgg=vgg, cnn=cnn.to(device).eval(), cnn_info=cnn_info, cifar=cifar,
+             + ["part 4 (seed 000's claim Grad-CAM = CAM, and the layer comparison; the scenes "
+                "in every tier, for their object masks):", f"data: {scenes128.description}",
+                f"data: {scenes32.description}", f"weights: {resnet_info.description}; the "
+                "VGG-19 and SimpleCNN checkpoints trained on these scenes"])
+    return dict(vgg=vgg.model, vgg_info=vgg.info, vgg_images=vgg.images, vgg_labels=vgg.labels,
+                vgg_names=vgg.names, vgg_preprocess=vgg.preprocess, seed003=seed003,
+                cnn=cnn.to(device).eval(), cnn_info=cnn_info, cifar=cifar,
                 resnet=resnet.to(device).eval(), resnet_info=resnet_info,
-                scenes128=scenes128, scenes32=scenes32), lines
+                scenes128=scenes128, scenes32=scenes32, vgg_scenes=vgg_scenes,
+                cnn_scenes=cnn_scenes.to(device).eval()), lines
 
 
 #: Lesson 08's second-version scenes (course_utils.data.scenes2): how many of each.

@@ -224,6 +224,7 @@ TORCHVISION_BUILDERS = {
 IMAGENET_WEIGHTS = {
     "resnet18": ("resnet18", torchvision.models.ResNet18_Weights.IMAGENET1K_V1),
     "vgg19": ("vgg19", torchvision.models.VGG19_Weights.IMAGENET1K_V1),
+    "vgg16": ("vgg16", torchvision.models.VGG16_Weights.IMAGENET1K_V1),  # lesson 06, seed 003
     "squeezenet1_1": ("squeezenet1_1", torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1),
 }
 

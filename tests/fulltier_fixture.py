@@ -3,10 +3,11 @@
 :func:`write_full_tier` fills three folders, which the lessons find through the same variables a
 student sets: ``COURSE_DATA_DIR`` (MNIST IDX files, CIFAR-10 pickled batches, a food-11 tree with
 at least 8,599 training images so that the homework's images 83, 4218, 4707 and 8598 exist),
-``TORCH_HOME`` (a torch hub cache holding randomly initialised ResNet-18, VGG-19 and SqueezeNet
-1.1 under torchvision's file names) and ``COURSE_CHECKPOINT_DIR`` (the committed checkpoints, and
-in ``full/`` the course's full-tier checkpoints: the scene-trained weights relabelled with the
-real classes). The numbers the lessons print on these are meaningless; the code paths are real.
+``TORCH_HOME`` (a torch hub cache holding randomly initialised ResNet-18, VGG-19, VGG-16 and
+SqueezeNet 1.1 under torchvision's file names: every row of ``models.IMAGENET_WEIGHTS``; about
+1.1 GB, most of it the two VGGs) and ``COURSE_CHECKPOINT_DIR`` (the committed checkpoints, and in
+``full/`` the course's full-tier checkpoints: the scene-trained weights relabelled with the real
+classes). The numbers the lessons print on these are meaningless; the code paths are real.
 
 ``only`` writes a subset, for the auto tier with part of the data present.
 """

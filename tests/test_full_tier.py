@@ -67,6 +67,16 @@ def test_lesson_runs_in_the_full_tier(name, full_tier, monkeypatch):
     expected = "any" if banner.group(1) == "01" else "full"
     assert banner.group(2) == expected, f"{name} ran in the {banner.group(2)} tier"
     assert "offline tier" not in text.split("\n", 2)[1]
+    for line in FULL_TIER_LINES.get(name, ()):
+        assert line in text, f"{name}: the full tier's section did not print {line!r}"
+
+
+#: Lines only a lesson's full-tier code path prints (the sections that exist only there).
+FULL_TIER_LINES = {
+    # Seed 003: torchvision's ImageNet VGG-16 at features.29, class 386, at 224 x 224.
+    "06_gradcam.ipynb": ("features.29: 512 maps of 14 x 14 for a 224 x 224 input",
+                         "p(African elephant) = "),
+}
 
 
 @pytest.fixture(scope="module")

@@ -154,6 +154,21 @@ def test_definitions_only_keeps_defs_imports_and_constants():
     assert runner.review_flags("def f(x):\n    return x + 1\n") == []
 
 
+def test_literal_answers_reach_the_tests_only_as_plain_values():
+    """An interpretive question's answer (ANSWER_06_GAP_HEAD = "b") is passed to the test cell;
+    a str subclass whose __eq__ lies, a module or a mutable list is not."""
+    from course_tools import exercise_runner as runner
+
+    class Liar(str):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = str.__hash__
+
+    assert all(runner._plain_answer(v) for v in ("b", 3, 0.5, True, (1, "a")))
+    assert not any(runner._plain_answer(v) for v in (Liar("b"), runner, [1], (Liar("b"),), None))
+
+
 def test_collect_rejects_bad_names_and_keeps_broken_submissions(tmp_path):
     lesson = "05_cam_resnet18"
     subs = tmp_path / "subs"
