@@ -354,33 +354,15 @@ def _lesson06(tier, device):
                 cnn_scenes=cnn_scenes.to(device).eval()), lines
 
 
-#: Lesson 08's second-version scenes (course_utils.data.scenes2): how many of each.
-N_TWO_OBJECTS, N_CUE = 32, 220
-
-
 def _lesson08(tier, device):
-    from .data import scenes2
-
     scenes = data.load_dataset("food11", "test", tier="offline")
     model, info = pretrained.load_model("resnet18", tier="offline")
     lines = [f"data: {scenes.description}"] + _weights_lines(info)
-    # the tests of the lesson's later sections: the same in every tier
-    two = scenes2.SceneDatasetV2(128, 11, "test", n=N_TWO_OBJECTS, cue=False, two_objects=1.0)
-    cue_scenes = scenes2.SceneDatasetV2(128, 11, "test", n=N_CUE, cue=True)
-    plain_scenes = scenes2.SceneDatasetV2(128, 11, "test", n=N_CUE, cue=False)
-    extra = {}
-    for key, name in (("random_labels", "resnet18_random_labels"), ("cue_model", "resnet18_cue")):
-        net, net_info = pretrained.load_model(name, tier="offline")
-        extra[key], extra[key + "_info"] = net.to(device).eval(), net_info
-        lines.append(f"{name}: {net_info.description}")
-    lines += [f"two-object scenes: {two.description}",
-              f"background-cue scenes: {cue_scenes.description}; and {plain_scenes.description}"]
     photos = None
     if tier == "full":
         photos = _imagenet_part("resnet18", "full", device, photos=tuple(range(8)))
         lines += ["last section (full tier only):"] + photos.lines
-    return dict(data=scenes, model=model.to(device).eval(), info=info, photos=photos, two=two,
-                cue_scenes=cue_scenes, plain_scenes=plain_scenes, **extra), lines
+    return dict(data=scenes, model=model.to(device).eval(), info=info, photos=photos), lines
 
 
 _LOADERS: dict[str, Callable] = {
