@@ -16,11 +16,8 @@ from . import config
 from .checkpoints import MANIFEST, load_checkpoint
 from .models import IMAGENET_WEIGHTS, imagenet_model, imagenet_weights_file
 
-COURSE_MODELS = ("mnist_dnn", "mnist_cnn", "simple_cnn", "food11_classifier", "resnet18", "vgg19",
-                 "resnet18_cue", "resnet18_random_labels")
+COURSE_MODELS = ("mnist_dnn", "mnist_cnn", "simple_cnn", "food11_classifier", "resnet18", "vgg19")
 REAL_DATA_CHECKPOINTS = ("mnist_dnn", "mnist_cnn")
-# Trained for lesson 08's tests on the generated scenes only: the same checkpoint in every tier.
-SCENE_ONLY_CHECKPOINTS = ("resnet18_cue", "resnet18_random_labels")
 
 
 @dataclass
@@ -68,7 +65,7 @@ def load_model(name: str, tier: str | None = None) -> tuple[nn.Module, ModelInfo
             model, classes = imagenet_model(name)
             return model, ModelInfo(name, "full", f"{name} with torchvision's ImageNet weights "
                                     "(IMAGENET1K_V1, real)", classes)
-    elif name not in SCENE_ONLY_CHECKPOINTS:
+    else:
         requested = config.requested_tier() if tier is None else tier
         has_full = _full_checkpoint_available(name)
         if requested == "full" and not has_full and name in REAL_DATA_CHECKPOINTS:
