@@ -62,6 +62,9 @@ RECIPES: dict[str, Recipe] = {
                     changes="VGG-19 with batch normalisation (torchvision's vgg19_bn layout: the plain VGG-19 did not start learning from scratch here), conv widths divided by 8 (8, 16, 32, 64, 64), global average pool and a 256-wide head (PyTorch's default initialisation) instead of the 7x7 pool and 4096-wide head; the source's layer (last ReLU of block 5, features.35 in vgg19) is features.51 here, 8x8 maps at 128x128",
                     data_note=SCENES128 + ": stand-in for ImageNet photos"),
 }
+#: Recipes that exist only on the generated scenes (no full-tier version); none is committed yet
+#: (lesson 08's resnet18_cue and resnet18_random_labels: see recipe_data).
+SCENES_ONLY = ("resnet18_cue", "resnet18_random_labels")
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int = 256, device=None) -> float:
@@ -143,6 +146,36 @@ FULL_DATA_NOTES = {
 IMAGENET_IN_FULL_TIER = ("resnet18", "vgg19")
 
 
+def recipe_data(name: str, split: str, tier: str = "offline"):
+    """The dataset recipe ``name`` trains on (``split="train"``) or is measured on ("test").
+
+    Most recipes use :func:`course_utils.data.load_dataset`; the :data:`SCENES_ONLY` ones use
+    the second-version scenes (``extra["scenes"]``) or a label-shuffled subset of the train
+    scenes (``extra["shuffle_labels"]``; its test split keeps the true labels).
+    """
+    from course_utils.data import load_dataset, scenes2
+    from course_utils.data.datasets import TensorImageDataset
+
+    recipe = RECIPES[name]
+    if name in SCENES_ONLY and tier == "full":
+        raise ValueError(f"{name} exists only on the generated scenes (offline tier); the lessons "
+                         "load it in every tier")
+    extra = recipe.extra
+    if extra.get("scenes") == "v2_cue":
+        return scenes2.SceneDatasetV2(128, 11, split, cue=True)
+    ds = load_dataset(recipe.dataset, split, tier=tier)
+    if split == "train" and extra.get("shuffle_labels"):
+        n = extra["n_train"]
+        generator = torch.Generator().manual_seed(recipe.seed)
+        labels = ds.labels[:n][torch.randperm(n, generator=generator)]
+        ds = TensorImageDataset(
+            ds.images[:n], labels, ds.classes, ds.tier,
+            f"{ds.description.split(':')[0]}: the first {n:,} of its train scenes with their "
+            f"labels permuted at random (seed {recipe.seed}); {float((labels == ds.labels[:n]).float().mean()):.1%} "
+            "keep their true label", masks=ds.masks[:n])
+    return ds
+
+
 def _held_out_split(dataset: str, tier: str) -> tuple[str, str]:
     """The split to measure accuracy on, and a note when it is not the usual one.
 
@@ -186,6 +219,10 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
         raise ValueError(f"{name} has no full-tier course checkpoint: in the full tier the "
                          "lessons use torchvision's ImageNet weights (put them in the torch hub "
                          f"cache). `course train {name}` re-creates the offline one.")
+    if tier == "full" and name in SCENES_ONLY:
+        raise ValueError(f"{name} has no full-tier version: it exists only on the generated "
+                         f"scenes, and the lessons load it in every tier. `course train {name}` "
+                         "re-creates it.")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be 1 or more, got {epochs}")
     recipe = RECIPES[name]
@@ -195,8 +232,11 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
     device = config.setup(seed=recipe.seed, deterministic=False)
     test_split, held_out_note = _held_out_split(recipe.dataset, tier)
     options = {"convert_to_rgb": convert_to_rgb} if recipe.dataset == "food11" else {}
-    train_set = load_dataset(recipe.dataset, "train", tier=tier, **options)
-    test_set = load_dataset(recipe.dataset, test_split, tier=tier, **options)
+    if name in SCENES_ONLY:
+        train_set, test_set = recipe_data(name, "train"), recipe_data(name, "test")
+    else:
+        train_set = load_dataset(recipe.dataset, "train", tier=tier, **options)
+        test_set = load_dataset(recipe.dataset, test_split, tier=tier, **options)
     out_dir = Path(out_dir) if out_dir else (config.checkpoint_dir() / ("full" if tier == "full" else ""))
     torch.manual_seed(recipe.seed)  # weights initialised from the same state every time
     model = build(recipe.architecture, **recipe.arch_kwargs)
@@ -239,6 +279,17 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
         "trained_on": f"{platform.machine()} {device.type.upper()}, torch {torch.__version__}, "
                       f"{torch.get_num_threads()} threads, {train_seconds:.0f} s",
     }
+    if name in SCENES_ONLY:
+        # the share of its own training labels the model reproduces (memorisation, for the
+        # shuffled labels), and for the cue model the accuracy when backgrounds carry no cue
+        entry["train_accuracy"] = round(evaluate(stored, train_set), 4)
+        entry["train_images"] = len(train_set)
+        if recipe.extra.get("scenes") == "v2_cue":
+            from course_utils.data import scenes2
+
+            no_cue = scenes2.SceneDatasetV2(128, 11, "test", cue=False)
+            entry["test_accuracy_no_cue"] = round(evaluate(stored, no_cue), 4)
+            entry["test_data_no_cue"] = no_cue.description
     if overridden:
         entry["epochs_override"] = True
         entry["recipe_epochs"] = recipe.epochs

