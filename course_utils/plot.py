@@ -396,7 +396,7 @@ def plot_activation_grid(activation: torch.Tensor | np.ndarray, ax: Axes | None 
 
 
 def activation_tiles(activation: torch.Tensor | np.ndarray, tiles_per_row: int = 16,
-                     gap: int | None = None) -> np.ndarray:
+                     gap: int | None = None, label_space: int = 0) -> np.ndarray:
     """Every channel of one image's activation as a tile, raw values, with gaps between tiles.
 
     Unlike :func:`activation_grid` (seed 003's per-tile standardisation) nothing is rescaled:
@@ -408,11 +408,13 @@ def activation_tiles(activation: torch.Tensor | np.ndarray, tiles_per_row: int =
         activation: ``(C, h, w)``, or ``(1, C, h, w)``.
         tiles_per_row: tiles in each row.
         gap: pixels between tiles; by default ``max(1, h // 8)``.
+        label_space: empty (NaN) pixel rows above each row of tiles, room for a label
+            outside the tiles (:func:`plot_activation_tiles` with ``numbers="outside"``).
 
     Returns:
-        A float64 array ``(rows * (h + gap) - gap, n * (w + gap) - gap)`` with
-        ``n = min(C, tiles_per_row)``; tile ``k`` starts at row ``(k // n) * (h + gap)`` and
-        column ``(k % n) * (w + gap)``.
+        A float64 array ``(rows * (h + gap + label_space) - gap, n * (w + gap) - gap)`` with
+        ``n = min(C, tiles_per_row)``; tile ``k`` starts at row
+        ``(k // n) * (h + gap + label_space) + label_space`` and column ``(k % n) * (w + gap)``.
     """
     if tiles_per_row < 1:
         raise ValueError(f"tiles_per_row must be at least 1, got {tiles_per_row}.")
@@ -421,19 +423,23 @@ def activation_tiles(activation: torch.Tensor | np.ndarray, tiles_per_row: int =
     gap = max(1, h // 8) if gap is None else int(gap)
     if gap < 0:
         raise ValueError(f"gap must be >= 0, got {gap}.")
+    if label_space < 0:
+        raise ValueError(f"label_space must be >= 0, got {label_space}.")
     n = min(channels, tiles_per_row)
     rows = math.ceil(channels / n)
-    grid = np.full((rows * (h + gap) - gap, n * (w + gap) - gap), np.nan)
+    step = h + gap + label_space
+    grid = np.full((rows * step - gap, n * (w + gap) - gap), np.nan)
     for k in range(channels):
         r, c = divmod(k, n)
-        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = arr[k]
+        top = r * step + label_space
+        grid[top:top + h, c * (w + gap):c * (w + gap) + w] = arr[k]
     return grid
 
 
 def plot_activation_tiles(activation: torch.Tensor | np.ndarray, ax: Axes | None = None,
                           title: str | None = None, tiles_per_row: int = 16,
                           vmax: float | None = None, cmap: str = "inferno",
-                          numbers: bool = True) -> Axes:
+                          numbers: bool | str = True) -> Axes:
     """Draw :func:`activation_tiles` on one colour scale from 0 to ``vmax``, channel numbers on.
 
     One scale for every tile of the layer, anchored at 0 (black in ``inferno``): a dead channel
@@ -447,7 +453,10 @@ def plot_activation_tiles(activation: torch.Tensor | np.ndarray, ax: Axes | None
         tiles_per_row: tiles in each row.
         vmax: top of the colour scale; by default the largest value (1 if all are zero).
         cmap: a colour map whose lowest colour is black.
-        numbers: write each channel's index in its tile's top-left corner.
+        numbers: write each channel's index: ``True`` (or ``"inside"``) in cyan in its tile's
+            top-left corner; ``"outside"`` in black above the tile, in an empty band
+            (``label_space`` of :func:`activation_tiles`, a third of a tile's height), so no
+            pixel of the tile is hidden; ``False`` for none.
 
     Returns:
         The axes drawn on.
@@ -456,9 +465,12 @@ def plot_activation_tiles(activation: torch.Tensor | np.ndarray, ax: Axes | None
     if (arr < 0).any():
         raise ValueError("expected non-negative activations (a ReLU's or a pooling's output); "
                          "for signed values use plot_activation_grid.")
+    if numbers not in (True, False, "inside", "outside"):
+        raise ValueError(f"numbers must be True, False, 'inside' or 'outside', got {numbers!r}.")
     channels, h, w = arr.shape
     gap = max(1, h // 8)
-    tiles = activation_tiles(arr, tiles_per_row=tiles_per_row, gap=gap)
+    space = max(2, math.ceil(h / 3)) if numbers == "outside" else 0
+    tiles = activation_tiles(arr, tiles_per_row=tiles_per_row, gap=gap, label_space=space)
     if vmax is None:
         vmax = float(arr.max()) or 1.0
     if not vmax > 0:
@@ -472,7 +484,12 @@ def plot_activation_tiles(activation: torch.Tensor | np.ndarray, ax: Axes | None
     ax.set_xticks([])
     ax.set_yticks([])
     n = min(channels, tiles_per_row)
-    if numbers:
+    if numbers == "outside":
+        for k in range(channels):
+            r, c = divmod(k, n)
+            ax.text(c * (w + gap) + (w - 1) / 2, r * (h + gap + space) + space - 0.6, str(k),
+                    color="black", fontsize=7, ha="center", va="bottom")
+    elif numbers:
         for k in range(channels):
             r, c = divmod(k, n)
             ax.text(c * (w + gap), r * (h + gap), str(k), color="cyan", fontsize=6,

@@ -242,6 +242,47 @@ def test_plot_activation_tiles_zero_anchored_scale_counts_dead_channels():
         plot.plot_activation_tiles(act, vmax=0.0)
 
 
+def test_activation_tiles_label_space_leaves_empty_rows_above_each_row():
+    act = torch.arange(5 * 2 * 3, dtype=torch.float32).reshape(5, 2, 3) + 1
+    tiles = plot.activation_tiles(act, tiles_per_row=3, gap=1, label_space=2)
+    # each row of tiles: 2 empty rows for labels, then the 2-pixel tiles, then the 1-pixel gap
+    assert tiles.shape == (2 * (2 + 2 + 1) - 1, 3 * 4 - 1)
+    assert np.isnan(tiles[0:2]).all() and np.isnan(tiles[4:7]).all()
+    np.testing.assert_array_equal(tiles[2:4, 0:3], act[0].numpy())
+    np.testing.assert_array_equal(tiles[7:9, 4:7], act[4].numpy())
+    assert np.isfinite(tiles).sum() == act.numel()
+    # label_space 0 is the old layout, value for value
+    np.testing.assert_array_equal(plot.activation_tiles(act, tiles_per_row=3, gap=1, label_space=0),
+                                  plot.activation_tiles(act, tiles_per_row=3, gap=1))
+    with pytest.raises(ValueError, match="label_space"):
+        plot.activation_tiles(act, label_space=-1)
+
+
+def test_plot_activation_tiles_numbers_outside_are_black_and_above_their_tiles():
+    act = torch.rand(20, 6, 6)
+    act[3] = 0.0
+    fig, ax = plt.subplots(figsize=(8, 2))
+    plot.plot_activation_tiles(act, ax=ax, vmax=1.0, numbers="outside")
+    assert [t.get_text() for t in ax.texts] == [str(k) for k in range(20)]
+    assert all(t.get_color() == "black" for t in ax.texts)
+    drawn = ax.images[0].get_array().filled(np.nan)
+    space, gap = 2, 1                                 # ceil(6 / 3) label rows, gap 6 // 8 -> 1
+    assert np.isnan(drawn[:space]).all()              # the label band holds no pixel of a tile
+    np.testing.assert_array_equal(drawn[space:space + 6, :6], act[0].numpy())
+    second_row = 6 + gap + space + space
+    np.testing.assert_array_equal(drawn[second_row:second_row + 6, :6], act[16].numpy())
+    for k in (0, 17):                                 # each label sits above its tile's top edge
+        r, c = divmod(k, 16)
+        x, y = ax.texts[k].get_position()
+        top = r * (6 + gap + space) + space
+        assert c * 7 <= x <= c * 7 + 5 and top - space - 0.5 < y < top - 0.5
+        assert ax.texts[k].get_verticalalignment() == "bottom"
+    assert "1 of 20 channels zero everywhere" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="numbers"):
+        plot.plot_activation_tiles(act, numbers="above")
+    plt.close("all")
+
+
 def test_grid_figure():
     fig, axes = plot.grid_figure(10, 2)
     assert axes.shape == (10,) and tuple(fig.get_size_inches()) == (6.0, 15.0)
