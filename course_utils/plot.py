@@ -567,8 +567,9 @@ def _round(v: float, digits: int) -> float:
 #: photographs, activation maps) compress badly as PNG, and at JPEG_QUALITY the difference is
 #: not visible on a screen. Line plots and diagrams stay PNG (sharp text, small files).
 PNG_LIMIT_BYTES = 150 * 1024
-#: The largest figure sent to a notebook: a larger JPEG is rendered again at a lower DPI.
-FIGURE_LIMIT_BYTES = 160 * 1024
+#: The largest figure sent to a notebook: a larger JPEG is rendered again at a lower DPI (128 KiB
+#: keeps a lesson with nine photo-like figures, such as 04, under the 1.5 MB notebook limit).
+FIGURE_LIMIT_BYTES = 128 * 1024
 JPEG_QUALITY = 85
 #: The quality tried next, before the resolution is lowered.
 JPEG_QUALITY_MIN = 72
