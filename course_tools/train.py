@@ -61,9 +61,23 @@ RECIPES: dict[str, Recipe] = {
                     "food11", epochs=8, lr=3e-3, batch_size=32,
                     changes="VGG-19 with batch normalisation (torchvision's vgg19_bn layout: the plain VGG-19 did not start learning from scratch here), conv widths divided by 8 (8, 16, 32, 64, 64), global average pool and a 256-wide head (PyTorch's default initialisation) instead of the 7x7 pool and 4096-wide head; the source's layer (last ReLU of block 5, features.35 in vgg19) is features.51 here, 8x8 maps at 128x128",
                     data_note=SCENES128 + ": stand-in for ImageNet photos"),
+    # Lesson 08's second-version scenes (course_utils.data.scenes2): the resnet18 recipe on
+    # scenes where "digit 3" mostly sits on a brick wall.
+    "resnet18_cue": Recipe("resnet18", {"num_classes": 11, "width_divisor": 4}, "food11", epochs=4,
+                           lr=3e-3, batch_size=32,
+                           changes="the resnet18 checkpoint's architecture and recipe, trained on the second-version scenes with a background cue",
+                           data_note=SCENES128 + ", second version: 'digit 3' on scikit-image's brick wall in 90 % of its train scenes, every other class in 2 % (a background cue)",
+                           extra={"scenes": "v2_cue"}),
+    # Adebayo et al. (2018)'s data-randomisation test: the same architecture trained on labels
+    # shuffled at random. Memorising them takes many epochs, so on a small subset.
+    "resnet18_random_labels": Recipe(
+        "resnet18", {"num_classes": 11, "width_divisor": 4}, "food11", epochs=80, lr=3e-3,
+        batch_size=32,
+        changes="the resnet18 checkpoint's architecture, trained on randomly permuted labels (Adebayo et al. 2018's data-randomisation test) of the first 512 train scenes for 80 epochs, to memorise them",
+        data_note=SCENES128 + ": the first 512 train scenes of the resnet18 checkpoint's data, labels permuted at random (seed 0)",
+        extra={"n_train": 512, "shuffle_labels": True}),
 }
-#: Recipes that exist only on the generated scenes (no full-tier version); none is committed yet
-#: (lesson 08's resnet18_cue and resnet18_random_labels: see recipe_data).
+#: Recipes that exist only on the generated scenes (no full-tier version).
 SCENES_ONLY = ("resnet18_cue", "resnet18_random_labels")
 
 

@@ -19,9 +19,11 @@ from .checkpoints import MANIFEST, load_checkpoint
 from .models import IMAGENET_WEIGHTS, imagenet_model, imagenet_weights_file
 
 COURSE_MODELS = ("mnist_dnn", "mnist_cnn", "simple_cnn", "food11_classifier", "resnet18", "vgg19",
-                 "squeezenet1_1")
+                 "squeezenet1_1", "resnet18_cue", "resnet18_random_labels")
 FULL_TIER_ONLY = ("squeezenet1_1",)  # torchvision's ImageNet weights, no committed stand-in
 REAL_DATA_CHECKPOINTS = ("mnist_dnn", "mnist_cnn")
+# Trained for lesson 08's tests on the generated scenes only: the same checkpoint in every tier.
+SCENE_ONLY_CHECKPOINTS = ("resnet18_cue", "resnet18_random_labels")
 
 
 @dataclass
@@ -73,7 +75,7 @@ def load_model(name: str, tier: str | None = None) -> tuple[nn.Module, ModelInfo
             raise config.CourseDataError(
                 f"{name} has no offline stand-in checkpoint: it needs torchvision's ImageNet "
                 f"weights, which are not at {path}. {how}")
-    else:
+    elif name not in SCENE_ONLY_CHECKPOINTS:
         requested = config.requested_tier() if tier is None else tier
         has_full = _full_checkpoint_available(name)
         if requested == "full" and not has_full and name in REAL_DATA_CHECKPOINTS:

@@ -86,8 +86,13 @@ def test_committed_checkpoints_match_manifest_and_budget():
     # Accuracy floors from the foundation issue, measured on held-out data at training time.
     assert manifest["mnist_cnn"]["test_accuracy"] >= 0.97
     assert manifest["mnist_dnn"]["test_accuracy"] >= 0.88
-    for name in ("simple_cnn", "food11_classifier", "resnet18", "vgg19"):
+    for name in ("simple_cnn", "food11_classifier", "resnet18", "vgg19", "resnet18_cue"):
         assert manifest[name]["test_accuracy"] >= 0.90, name
+    # Lesson 08's data-randomisation model: it memorised shuffled labels (train accuracy on its
+    # own labels) and so learnt nothing that carries over to the test scenes (chance is 1/11).
+    shuffled = manifest["resnet18_random_labels"]
+    assert shuffled["train_accuracy"] >= 0.9 and shuffled["test_accuracy"] <= 0.2
+    assert shuffled["train_images"] == shuffled["recipe"]["extra"]["n_train"]
 
 
 # Re-measuring every checkpoint takes a minute and a half (the food-11 scenes are generated
@@ -110,3 +115,22 @@ def test_manifest_accuracy_is_what_the_committed_weights_score(name):
     test_set = recipe_data(name, "test", tier="offline")
     assert len(test_set) == info.entry["test_images"]
     assert evaluate(model, test_set, batch_size=100) == pytest.approx(info.entry["test_accuracy"], abs=1e-4)
+
+
+def test_the_cue_model_learnt_the_wall_and_the_plain_model_did_not():
+    """Lesson 08's background-cue claim, re-measured: on empty brick walls (no object at all)
+    the cue model answers 'digit 3', the resnet18 checkpoint (no cue in its data) does not."""
+    from course_utils.data.scenes2 import CUE_BACKGROUND, CUE_CLASS, empty_scenes
+    from course_utils.pretrained import load_model
+
+    torch.set_num_threads(2)
+    walls = empty_scenes("test", 32, CUE_BACKGROUND).float() / 255
+    grass = empty_scenes("test", 32, 7).float() / 255
+    says_3 = {}
+    for name in ("resnet18_cue", "resnet18"):
+        model, _ = load_model(name, tier="offline")
+        with torch.no_grad():
+            says_3[name] = [float((model(x).argmax(1) == CUE_CLASS).float().mean())
+                            for x in (walls, grass)]
+    assert says_3["resnet18_cue"][0] >= 0.9 and says_3["resnet18_cue"][1] <= 0.1
+    assert says_3["resnet18"][0] <= 0.1

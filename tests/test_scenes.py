@@ -297,3 +297,29 @@ def test_v2_bad_arguments(kwargs, message):
     args = {"split": "train", "n": 4, "size": 32, "num_classes": 11, "seed": 0} | kwargs
     with pytest.raises(ValueError, match=message):
         make_scenes_v2(**args)
+
+
+def test_empty_scenes_are_the_scenes_backgrounds_without_objects():
+    from course_utils.data.scenes2 import CUE_BACKGROUND, SceneDatasetV2, empty_scenes
+
+    walls = empty_scenes("test", 24, CUE_BACKGROUND, size=64)
+    assert walls.shape == (24, 3, 64, 64) and walls.dtype == torch.uint8
+    assert torch.equal(walls, empty_scenes("test", 24, CUE_BACKGROUND, size=64))   # reproducible
+    assert not torch.equal(walls, empty_scenes("test", 24, CUE_BACKGROUND, size=64, seed=1))
+    # The same texture as behind the objects of real brick scenes: compare the statistics of
+    # the background pixels (outside every mask) with those of the empty walls.
+    ds = SceneDatasetV2(64, 11, "test", n=400, cue=True)
+    on_wall = torch.from_numpy(ds.info.background == CUE_BACKGROUND)
+    behind = ds.images[on_wall].float().permute(1, 0, 2, 3)[:, ~ds.masks[on_wall]]
+    empty = walls.float().permute(1, 0, 2, 3).reshape(3, -1)
+    assert (behind.mean(1) - empty.mean(1)).abs().max() < 12        # grey levels 0-255
+    assert (behind.std(1) - empty.std(1)).abs().max() < 12
+    def distance(images):   # per-channel mean and spread, against the brick scenes' backgrounds
+        x = images.float().permute(1, 0, 2, 3).reshape(3, -1)
+        return float((x.mean(1) - behind.mean(1)).abs().sum() + (x.std(1) - behind.std(1)).abs().sum())
+    distances = [distance(empty_scenes("test", 24, b, size=64)) for b in range(len(scenes.BACKGROUNDS))]
+    assert min(range(len(distances)), key=distances.__getitem__) == CUE_BACKGROUND   # brick, not another wall
+    with pytest.raises(ValueError, match="background must be an index 0-11"):
+        empty_scenes("test", 4, 12)
+    with pytest.raises(ValueError, match="scene split must be one of"):
+        empty_scenes("val", 4, 6)

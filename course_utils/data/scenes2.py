@@ -36,7 +36,7 @@ from .datasets import TensorImageDataset
 from .sources import offline_mnist_arrays
 
 __all__ = ["make_scenes_v2", "SceneDatasetV2", "SceneInfoV2", "CUE_CLASS", "CUE_BACKGROUND",
-           "CUE_SHARE", "OTHER_SHARE", "TWO_OBJECT_SCALE"]
+           "CUE_SHARE", "OTHER_SHARE", "TWO_OBJECT_SCALE", "empty_scenes"]
 
 CUE_CLASS = 3                    # "digit 3"
 CUE_BACKGROUND = 6               # index into scenes.BACKGROUNDS: "brick"
@@ -263,3 +263,33 @@ class SceneDatasetV2(TensorImageDataset):
         self.labels2, self.object_masks = labels2, object_masks
         self.size, self.num_classes, self.split, self.seed = size, num_classes, split, seed
         self.cue, self.two_objects = bool(cue), float(two_objects)
+
+
+def empty_scenes(split: str, n: int, background: int, size: int = 128, seed: int = 0
+                 ) -> torch.Tensor:
+    """``n`` scenes with no object at all: only background ``background`` (an index into
+    ``scenes.BACKGROUNDS``), cropped, tinted and noised as the scenes are.
+
+    An intervention for the background cue: what a model says about a wall with nothing on it
+    is what it learnt from the wall alone. Returns uint8 images ``(n, 3, size, size)``; the same
+    arguments give the same bytes.
+    """
+    _v1._validate(split, n, size, 11, seed)
+    if not isinstance(background, (int, np.integer)) or not 0 <= background < len(_v1.BACKGROUNDS):
+        raise ValueError(f"background must be an index 0-{len(_v1.BACKGROUNDS) - 1} into "
+                         f"scenes.BACKGROUNDS, got {background!r}")
+    params_seq, noise_seq = np.random.SeedSequence(
+        [seed, _v1._SPLIT_CODE[split], size, n, _VERSION_CODE, 99, int(background)]).spawn(2)
+    digits, digit_labels, _ = offline_mnist_arrays(split)
+    p = _v1._draw_parameters(np.random.default_rng(params_seq), n, 11, digit_labels)
+    p["background"] = np.full(n, int(background))
+    scene = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        _v1._crop_background(p, i, split, size, scene[i])
+    amount = p["tint_amount"][:, None] * (not _v1.BACKGROUNDS[background][1])  # grey ones only
+    tint = (1.0 - amount + amount * p["tint"]).astype(np.float32)
+    out = scene.astype(np.float32) * tint[:, None, None, :]
+    noise = np.random.default_rng(noise_seq).random(out.shape, dtype=np.float32) - 0.5
+    out += noise * np.float32(255.0 * _v1._NOISE_STD * math.sqrt(12.0))
+    np.clip(out, 0.0, 255.0, out=out)
+    return torch.from_numpy(np.rint(out).astype(np.uint8).transpose(0, 3, 1, 2).copy())
