@@ -376,11 +376,18 @@ def _lesson08(tier, device):
     scenes = data.load_dataset("food11", "test", tier="offline")
     model, info = pretrained.load_model("resnet18", tier="offline")
     lines = [f"data: {scenes.description}"] + _weights_lines(info)
+    # the data-randomisation test and the background cue: the same checkpoints in every tier
+    extra = {}
+    for key, name in (("random_labels", "resnet18_random_labels"), ("cue_model", "resnet18_cue")):
+        net, net_info = pretrained.load_model(name, tier="offline")
+        extra[key], extra[key + "_info"] = net.to(device).eval(), net_info
+        lines.append(f"{name}: {net_info.description}")
     photos = None
     if tier == "full":
         photos = _imagenet_part("resnet18", "full", device, photos=tuple(range(8)))
         lines += ["last section (full tier only):"] + photos.lines
-    return dict(data=scenes, model=model.to(device).eval(), info=info, photos=photos), lines
+    return dict(data=scenes, model=model.to(device).eval(), info=info, photos=photos,
+                **extra), lines
 
 
 _LOADERS: dict[str, Callable] = {
