@@ -90,3 +90,15 @@ def test_offline_banner_names_no_machine_path(monkeypatch):
 def test_unknown_lesson_is_refused(bad):
     with pytest.raises(KeyError, match="unknown lesson"):
         lessons.start(bad, verbose=False)
+
+
+def test_lesson_08_loads_its_test_models_in_every_tier(monkeypatch):
+    """The data-randomisation and background-cue checkpoints come with their manifest records
+    (the lesson prints them) and in eval mode, whatever tier was asked for."""
+    monkeypatch.setenv("COURSE_DATA", "offline")
+    setup = lessons.start("08", verbose=False)
+    for key, name in (("random_labels", "resnet18_random_labels"), ("cue_model", "resnet18_cue")):
+        model, info = getattr(setup, key), getattr(setup, key + "_info")
+        assert not model.training and info.name == name and info.tier == "offline"
+        assert {"epochs", "train_accuracy", "test_accuracy"} <= set(info.entry)
+    assert "test_accuracy_no_cue" in setup.cue_model_info.entry
