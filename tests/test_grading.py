@@ -155,7 +155,7 @@ def test_definitions_only_keeps_defs_imports_and_constants():
 
 
 def test_literal_answers_reach_the_tests_only_as_plain_values():
-    """An interpretive question's answer (ANSWER_06_GAP_HEAD = "b") is passed to the test cell;
+    """An interpretive question's answer (ANSWER_06_PROBABILITY = "b") is passed to the test cell;
     a str subclass whose __eq__ lies, a module or a mutable list is not."""
     from course_tools import exercise_runner as runner
 
