@@ -196,8 +196,10 @@ def _trapezoid(curves: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
 
 def deletion_insertion(model: nn.Module, x: torch.Tensor, target, maps: torch.Tensor,
                        steps: int = 16, baseline: float | torch.Tensor = 0.0) -> DeletionInsertion:
-    """Deletion and insertion curves (Samek et al. 2017's region perturbation; Petsiuk et al.
-    2018, RISE): does the model's confidence follow the map's ranking of the pixels?
+    """Deletion and insertion curves (Petsiuk et al. 2018, RISE): does the model's confidence
+    follow the map's ranking of the pixels? Samek et al. (2017) proposed the idea as region
+    perturbation: 9 x 9 regions replaced by random values, scored by the mean drop of the class
+    score (AOPC). This is Petsiuk et al.'s pixel-wise version, tracking the probability.
 
     The pixels of each image are sorted by decreasing map value (ties: row-major order, a
     stable sort). Step ``k`` = 0..``steps`` takes the first ``round(k HW / steps)`` of them:
