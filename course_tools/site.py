@@ -73,7 +73,8 @@ def study_time_of(nb) -> str:
         if cell.cell_type == "markdown":
             m = re.search(r"\*\*Time\*\*:?\s*(.+)", cell.source)
             if m:
-                short = re.search(r"(about |around |~)?\d+(\s*[-–]\s*\d+)?\s*(min|h)", m.group(1))
+                short = re.search(r"(about |around |~)?(\d+(\s*([-–]|to)\s*\d+)?\s*(min|h)|an hour)",
+                                  m.group(1))
                 return short.group(0) if short else m.group(1).split(";")[0].strip().rstrip(".")
     return ""
 

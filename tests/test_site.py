@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html as html_text
 import os
 import re
 import shutil
@@ -115,7 +116,9 @@ def test_course_map_lists_every_lesson_with_what_it_teaches_its_time_and_noteboo
         assert f'href="{stem}.html"' in index
         assert f'href="_sources/{stem}.ipynb"' in index
         assert f"runs in {10 + i:.0f} s" in index
-        assert lessons[stem].study_time and lessons[stem].study_time in index.replace("\n", " ")
+        # the page escapes quotes and ampersands: compare with the text a reader sees
+        assert lessons[stem].study_time and \
+            lessons[stem].study_time in html_text.unescape(index).replace("\n", " ")
     assert 'href="running.html"' in index
 
 
@@ -229,3 +232,13 @@ def test_landing_and_running_pages_in_the_browser(browser_visit):
 def test_search_finds_a_lesson(browser_visit):
     hits = browser_visit[1]
     assert any(h and h.startswith("06_gradcam.html") for h in hits), hits
+
+
+@pytest.mark.parametrize("line, short", [
+    ("**Time**: about 45 minutes to read and try.", "about 45 min"),
+    ("**Time**: about 45 to 60 minutes to read and try.", "about 45 to 60 min"),
+    ("**Time**: about an hour to read and try, plus the notebook's run time.", "about an hour"),
+])
+def test_study_time_is_shortened_to_the_estimate(line, short):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 09 · x\n\n" + line)])
+    assert course_site.study_time_of(nb) == short
