@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from course_utils import config
 from course_utils.checkpoints import read_manifest, read_weights, save_checkpoint, write_manifest
 from course_utils.models import build
+from course_utils.pretrained import SCENE_ONLY_CHECKPOINTS
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ RECIPES: dict[str, Recipe] = {
         data_note=SCENES128 + ": the first 512 train scenes of the resnet18 checkpoint's data, labels permuted at random (seed 0)",
         extra={"n_train": 512, "shuffle_labels": True}),
 }
-#: Recipes that exist only on the generated scenes (no full-tier version).
-SCENES_ONLY = ("resnet18_cue", "resnet18_random_labels")
+#: Recipes that exist only on the generated scenes (no full-tier version): the lessons' own list.
+SCENES_ONLY = SCENE_ONLY_CHECKPOINTS
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int = 256, device=None) -> float:

@@ -280,7 +280,7 @@ def empty_scenes(split: str, n: int, background: int, size: int = 128, seed: int
                          f"scenes.BACKGROUNDS, got {background!r}")
     params_seq, noise_seq = np.random.SeedSequence(
         [seed, _v1._SPLIT_CODE[split], size, n, _VERSION_CODE, 99, int(background)]).spawn(2)
-    digits, digit_labels, _ = offline_mnist_arrays(split)
+    _, digit_labels, _ = offline_mnist_arrays(split)       # the draw's layout needs the labels
     p = _v1._draw_parameters(np.random.default_rng(params_seq), n, 11, digit_labels)
     p["background"] = np.full(n, int(background))
     scene = np.empty((n, size, size, 3), dtype=np.uint8)
