@@ -1,10 +1,10 @@
-# Exercises 1 and 3 right; exercise 2 passes its visible checks but never checks the class
-# indices, which only the hidden tests try; exercise 4 is a valid letter
+# Exercises 1 and 3 right; exercise 2 passes its visible check but ranks the channels by the
+# size of their weights (|w|), which only the hidden tests, with negative weights, catch; exercise 4 is a valid letter
 # but the wrong answer: 4 of 9.
 # Handed in as <student>/<lesson>.ipynb, without the lesson folder (accepted too).
 # lesson: 05_cam_resnet18
 # layout: flat
-# expected: l05_all_class_cams_tests=2 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0 l05_shared_channel_tests=0
+# expected: l05_all_class_cams_tests=2 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 
 # %% l05_all_class_cams
 def class_activation_maps(features, fc_weight):
@@ -14,11 +14,9 @@ def class_activation_maps(features, fc_weight):
 # %% l05_top_k_cam
 def top_k_cam(features, fc_weight, classes, k):
     """CAM from the k largest-weight channels of each image's class: (N, h, w)."""
-    if k < 1 or k > fc_weight.shape[1]:
-        raise ValueError("k out of range")
     maps = []
     for n, c in enumerate(classes.tolist()):
-        idx = fc_weight[c].topk(k).indices
+        idx = fc_weight[c].abs().topk(k).indices  # the largest |w|, not the largest w
         maps.append((fc_weight[c, idx][:, None, None] * features[n, idx]).sum(dim=0))
     return torch.stack(maps)
 
