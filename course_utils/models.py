@@ -281,3 +281,23 @@ def build(architecture: str, **kwargs) -> nn.Module:
     if architecture not in ARCHITECTURES:
         raise KeyError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[architecture](**kwargs)
+
+
+def build_initial(architecture: str, seed: int, **kwargs) -> nn.Module:
+    """The untrained network a course checkpoint started from.
+
+    ``course train`` (``course_tools/train.py``) calls ``torch.manual_seed(recipe.seed)`` just
+    before :func:`build`; this repeats those two steps with the manifest entry's ``seed`` and
+    ``arch_kwargs``, inside :func:`torch.random.fork_rng` so the caller's random state is left
+    as it was. Lesson 08 uses it as the "untrained network" reference.
+
+    Args:
+        architecture: a name known to :func:`build` (the manifest's ``architecture``).
+        seed: the recipe's seed (the manifest's ``seed``).
+        **kwargs: passed to :func:`build` (the manifest's ``arch_kwargs``).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int (the manifest entry's 'seed'), got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(architecture, **kwargs)

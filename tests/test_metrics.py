@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_utils import metrics
 from course_utils.metrics import mask_energy, mask_share_baseline, pointing_game, sobel_edge_map
 
 MASKS = torch.tensor([[[True, False], [False, False]],
@@ -188,3 +189,21 @@ def test_sobel_edge_map_input_checks():
         sobel_edge_map(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="NaN or inf"):
         sobel_edge_map(torch.full((1, 1, 4, 4), float("nan")))
+
+
+def test_chance_abs_spearman_matches_the_normal_approximation():
+    import math
+    from scipy.stats import spearmanr
+    mean16, hi16 = metrics.chance_abs_spearman(16, n_maps=16, pairs=2000, seed=0)
+    # |rho| ~ |N(0, 1/(n-1))|: mean sqrt(2/pi)/sqrt(15) = 0.206
+    assert abs(mean16 - math.sqrt(2 / math.pi) / math.sqrt(15)) < 0.01
+    assert mean16 < hi16 < mean16 + 0.15          # the mean over 16 scenes scatters far less
+    assert metrics.chance_abs_spearman(100)[0] < mean16 / 2   # more cells, lower chance level
+    assert metrics.chance_abs_spearman(16, seed=3) == metrics.chance_abs_spearman(16, seed=3)
+    # the closed form used inside agrees with scipy on one tie-free pair
+    rng = np.random.default_rng(1)
+    a, b = rng.permutation(16), rng.permutation(16)
+    d2 = ((a - b) ** 2).sum()
+    assert abs((1 - 6 * d2 / (16 * 255)) - spearmanr(a, b).statistic) < 1e-12
+    with pytest.raises(ValueError, match="n_cells"):
+        metrics.chance_abs_spearman(2)

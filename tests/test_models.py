@@ -72,3 +72,18 @@ def test_narrow_resnet18_keeps_torchvision_topology():
     assert full_names[1:] == narrow_names[1:]  # [0] is the root: ResNet vs its narrow subclass
     assert isinstance(narrow, torchvision.models.ResNet)
     assert narrow.layer4[1].conv2.out_channels == 128 and narrow.fc.in_features == 128
+
+
+def test_build_initial_repeats_the_training_seed_and_keeps_the_rng():
+    torch.manual_seed(0)
+    expected = models.build("resnet18", num_classes=11, width_divisor=4)   # as course train does
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    net = models.build_initial("resnet18", seed=0, num_classes=11, width_divisor=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    for (k, v), (_, w) in zip(net.state_dict().items(), expected.state_dict().items()):
+        assert torch.equal(v, w), k
+    other = models.build_initial("resnet18", seed=1, num_classes=11, width_divisor=4)
+    assert not torch.equal(other.conv1.weight, net.conv1.weight)
+    with pytest.raises(TypeError, match="seed"):
+        models.build_initial("resnet18", seed="0")
