@@ -29,6 +29,8 @@ __all__ = [
     "show_heatmap",
     "overlay_heatmap",
     "plot_overlay",
+    "lime_overlay",
+    "show_lime",
     "image_grid",
     "activation_grid",
     "plot_activation_grid",
@@ -273,6 +275,80 @@ def plot_overlay(image: torch.Tensor | np.ndarray, heatmap: torch.Tensor | np.nd
     blended = overlay_heatmap(image, heatmap, **overlay_kw)
     ax = _new_axes(ax)
     ax.imshow(blended)
+    ax.set_axis_off()
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
+                 dim: float = 0.45, stripe: int = 8) -> np.ndarray:
+    """What LIME's ``get_image_and_mask`` marks, drawn so that it shows on any object colour.
+
+    The ``lime`` package paints supporting superpixels by setting the green channel to the
+    maximum, and a tint in any one colour vanishes on an object of that colour (the course's
+    objects take any hue). This drawing uses no hue at all:
+
+    * pixels not drawn (``mask == 0``) turn grey (their luminance) and are dimmed by ``dim``;
+    * superpixels drawn **for** the class (``mask == 1``) keep their own colours;
+    * superpixels drawn **against** it (``mask == -1``) keep their colours under diagonal
+      black-and-white stripes (period ``stripe`` pixels);
+    * every drawn superpixel gets its own outline: white inside its border, black outside.
+
+    Args:
+        image_hwc: the image H x W x 3, float in [0, 1].
+        mask: H x W, 1 / 0 / -1, as ``get_image_and_mask(positive_only=False)`` returns it.
+        segments: H x W integer superpixel labels (each drawn superpixel is outlined on its own).
+        dim: brightness of the pixels not drawn, in (0, 1].
+        stripe: period of the stripes on the superpixels drawn against the class, >= 4.
+
+    Returns:
+        A float64 array H x W x 3 in [0, 1].
+    """
+    from skimage.segmentation import find_boundaries
+
+    image = np.asarray(image_hwc, dtype=np.float64)
+    mask, segments = np.asarray(mask), np.asarray(segments)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"lime_overlay: image_hwc must be H x W x 3, got shape {image.shape}")
+    if mask.shape != image.shape[:2] or segments.shape != image.shape[:2]:
+        raise ValueError(f"lime_overlay: mask {mask.shape} and segments {segments.shape} must have "
+                         f"the image's height and width {image.shape[:2]}")
+    if not np.isin(mask, (-1, 0, 1)).all():
+        raise ValueError("lime_overlay: mask holds 1 (for), -1 (against) and 0 (not drawn) only")
+    if not 0 < dim <= 1 or isinstance(stripe, bool) or int(stripe) != stripe or stripe < 4:
+        raise ValueError(f"lime_overlay: dim must be in (0, 1] and stripe an int >= 4, got "
+                         f"dim={dim!r}, stripe={stripe!r}")
+    image = _unit_range(image, "the image", "LIME's images are floats in [0, 1].")
+    grey = image @ np.array([0.299, 0.587, 0.114])                      # ITU-R 601 luminance
+    out = np.where((mask == 0)[..., None], dim * grey[..., None], image)
+    rows, cols = np.indices(mask.shape)
+    phase = (rows + cols) % stripe
+    against = mask == -1
+    out[against & (phase < stripe // 4)] = 1.0                          # white stripes
+    out[against & (phase >= stripe // 2) & (phase < 3 * stripe // 4)] = 0.0   # black stripes
+    labels = np.where(mask != 0, np.asarray(segments, dtype=np.int64) + 1, 0)
+    out[find_boundaries(labels, mode="outer", background=0)] = 0.0      # black outside ...
+    out[find_boundaries(labels, mode="inner", background=0)] = 1.0      # ... white inside
+    return out
+
+
+def show_lime(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
+              ax: Axes | None = None, title: str | None = None,
+              object_masks: Sequence[np.ndarray] | np.ndarray | None = None) -> Axes:
+    """Draw :func:`lime_overlay` on ``ax``, with each object's mask as a yellow contour (the
+    first solid, a second one dashed).
+
+    Returns:
+        The axes drawn on.
+    """
+    ax = _new_axes(ax)
+    ax.imshow(lime_overlay(image_hwc, mask, segments))
+    if object_masks is not None:
+        objects = np.asarray(object_masks)
+        for k, obj in enumerate(objects[None] if objects.ndim == 2 else objects):
+            ax.contour(obj.astype(float), levels=[0.5], colors="yellow", linewidths=1.0,
+                       linestyles="solid" if k == 0 else "dashed")
     ax.set_axis_off()
     if title is not None:
         ax.set_title(title)

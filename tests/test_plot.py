@@ -318,3 +318,60 @@ def test_figure_data_rounds_to_the_digits_asked_for():
     for bad in (0, 7, 2.0, True):
         with pytest.raises(ValueError, match="digits must be an int from 1 to 6"):
             plot.figure_data(digits=bad, a=a)
+
+
+# --- lime_overlay / show_lime ------------------------------------------------------------------
+
+def _lime_case():
+    image = np.full((12, 8, 3), 0.5)
+    image[..., 0] = 0.9                                   # a reddish image
+    segments = np.repeat(np.arange(4), 24).reshape(12, 8)  # four bands of three rows
+    mask = np.zeros((12, 8), dtype=int)
+    mask[segments == 1], mask[segments == 2] = 1, -1
+    return image, segments, mask
+
+
+def test_lime_overlay_greys_undrawn_keeps_for_and_stripes_against():
+    image, segments, mask = _lime_case()
+    out = plot.lime_overlay(image, mask, segments, dim=0.5, stripe=4)
+    grey = 0.299 * 0.9 + 0.587 * 0.5 + 0.114 * 0.5
+    # bands 0 and 3 are not drawn: dimmed grey, no hue (away from the outlines)
+    assert np.allclose(out[0], 0.5 * grey) and np.allclose(out[11], 0.5 * grey)
+    # drawn bands are outlined: white inside their borders, black just outside
+    assert all(np.allclose(out[r], 1.0) for r in (3, 5, 6, 8))
+    assert np.allclose(out[2], 0.0) and np.allclose(out[9], 0.0)
+    # band 1 (for) keeps its own colours inside
+    assert np.allclose(out[4], image[4])
+    # band 2 (against) carries white and black stripes, the rest of its pixels in colour
+    row = out[7]
+    assert (row == 1.0).all(axis=1).any() and (row == 0.0).all(axis=1).any()
+    assert any(np.allclose(p, image[7, 0]) for p in row)
+    assert out.dtype == np.float64 and out.min() >= 0 and out.max() <= 1
+
+
+def test_lime_overlay_does_not_modify_inputs_and_validates():
+    image, segments, mask = _lime_case()
+    copies = image.copy(), segments.copy(), mask.copy()
+    plot.lime_overlay(image, mask, segments)
+    assert all(np.array_equal(a, b) for a, b in zip((image, segments, mask), copies))
+    with pytest.raises(ValueError, match="H x W x 3"):
+        plot.lime_overlay(image[..., 0], mask, segments)
+    with pytest.raises(ValueError, match="height and width"):
+        plot.lime_overlay(image, mask[:4], segments)
+    with pytest.raises(ValueError, match="1 \\(for\\)"):
+        plot.lime_overlay(image, mask * 2, segments)
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        plot.lime_overlay(image * 2, mask, segments)
+    with pytest.raises(ValueError, match="stripe"):
+        plot.lime_overlay(image, mask, segments, stripe=2)
+
+
+def test_show_lime_draws_one_contour_per_object():
+    image, segments, mask = _lime_case()
+    fig, ax = plt.subplots()
+    objects = np.zeros((2, 12, 8), dtype=bool)
+    objects[0, 2:4, 2:4] = objects[1, 5:7, 5:7] = True
+    assert plot.show_lime(image, mask, segments, ax=ax, object_masks=objects, title="t") is ax
+    assert len(ax.images) == 1 and ax.get_title() == "t"
+    assert np.allclose(ax.images[0].get_array(), plot.lime_overlay(image, mask, segments))
+    assert len(ax.collections) >= 2 or len(ax.lines) >= 2   # two contour sets
