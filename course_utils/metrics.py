@@ -29,9 +29,11 @@ from ._core import check_target as _check_target
 from ._core import explaining as _explaining
 from ._core import forward as _forward
 from .explain import upsample_map
+from .hooks import capture as _capture
+from .hooks import eval_mode as _eval_mode
 
 __all__ = ["pointing_game", "mask_energy", "mask_share_baseline", "deletion_insertion",
-           "DeletionInsertion", "sobel_edge_map"]
+           "DeletionInsertion", "sobel_edge_map", "mask_parts", "activation_share_inside"]
 
 
 def _check_masks(masks: torch.Tensor) -> None:
@@ -178,6 +180,81 @@ def mask_share_baseline(masks: torch.Tensor) -> torch.Tensor:
     """
     _check_masks(masks)
     return masks.flatten(1).float().mean(1)
+
+
+def _grow(cells: torch.Tensor) -> torch.Tensor:
+    """A bool mask (N, h, w) grown by one cell in all eight directions."""
+    return F.max_pool2d(cells[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+
+
+def mask_parts(masks: torch.Tensor, size: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Split each object mask, at an activation map's resolution, into four disjoint parts.
+
+    A cell of the ``size`` grid is *object* when at least half of its block of pixels is
+    (``F.interpolate(..., mode="area") >= 0.5``). The object splits into its ``"interior"``
+    (object cells whose eight neighbours are all object) and its ``"object edge"`` (object cells
+    touching the background); the background into the cells ``"just outside"`` the object (one
+    of their eight neighbours is object) and the ``"rest"``. The image's border does not count
+    as background.
+
+    Args:
+        masks: (N, H, W) bool.
+        size: the grid, ``h`` or ``(h, w)``.
+
+    Returns:
+        A dict of four bool tensors (N, h, w), in the order above; every cell is in exactly one.
+    """
+    _check_masks(masks)
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    obj = (F.interpolate(masks[:, None].float(), size=size, mode="area") >= 0.5)[:, 0]
+    interior = obj & ~_grow(~obj)
+    near = _grow(obj)
+    return {"interior": interior, "object edge": obj & ~interior,
+            "just outside": near & ~obj, "rest": ~near}
+
+
+def activation_share_inside(model: nn.Module, layers: list[str], x: torch.Tensor,
+                            masks: torch.Tensor, batch: int = 16
+                            ) -> tuple[dict[str, torch.Tensor], dict[str, tuple[int, int]]]:
+    """Share of each filter's activation that falls on the object, for every layer named.
+
+    Each cell of a layer's map (N, K, h, w) is credited to its block of pixels softly: its
+    weight is the share of that block on the object (``F.adaptive_avg_pool2d`` of the mask to
+    h x w), and the share inside is ``sum(a * w) / sum(a)`` per image and filter. The model
+    runs in eval mode under ``torch.no_grad()``, ``batch`` images at a time; hooks are removed.
+
+    Args:
+        model: the network; ``layers`` are dotted names of layers whose outputs are >= 0
+            (ReLUs, poolings after them).
+        layers: dotted layer names, e.g. ``["cnn.2", "cnn.15"]``.
+        x: images (N, C, H, W).
+        masks: (N, H, W) bool, the objects' masks at the images' size.
+        batch: images per forward pass.
+
+    Returns:
+        ``(shares, sizes)``: per layer a float tensor (N, K) in [0, 1], ``nan`` where the filter
+        is zero everywhere on that image; and each layer's map size ``(h, w)``.
+    """
+    _check_masks(masks)
+    if x.shape[0] != masks.shape[0]:
+        raise ValueError(f"{x.shape[0]} images but {masks.shape[0]} masks")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    out, sizes = {name: [] for name in layers}, {}
+    with torch.no_grad(), _eval_mode(model):
+        for xb, mb in zip(x.split(batch), masks.split(batch)):
+            with _capture(model, layers) as cap:
+                model(xb)
+            for name in layers:
+                act = cap.activations[name]                                  # (n, K, h, w)
+                if bool((act < 0).any()):
+                    raise ValueError(f"layer {name!r} has negative outputs; use a ReLU's output")
+                sizes[name] = tuple(act.shape[-2:])
+                w = F.adaptive_avg_pool2d(mb[:, None].to(act), act.shape[-2:])   # (n, 1, h, w)
+                inside, total = (act * w).sum(dim=(2, 3)), act.sum(dim=(2, 3))
+                out[name].append(torch.where(total > 0, inside / total.clamp_min(1e-12),
+                                             torch.full_like(total, float("nan"))))
+    return {name: torch.cat(v) for name, v in out.items()}, sizes
 
 
 class DeletionInsertion(NamedTuple):

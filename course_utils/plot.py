@@ -36,6 +36,7 @@ __all__ = [
     "plot_activation_grid",
     "activation_tiles",
     "plot_activation_tiles",
+    "plot_activation_stages",
     "grid_figure",
     "compact_figure",
     "use_compact_figures",
@@ -576,6 +577,49 @@ def plot_activation_tiles(activation: torch.Tensor | np.ndarray, ax: Axes | None
     if title is not None:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_activation_stages(activations: dict[str, torch.Tensor | np.ndarray],
+                           seed_view: str | None = None, width: float = GRID_WIDTH) -> Figure:
+    """Several layers' channels, one panel per layer stacked top to bottom, each on its own
+    zero-anchored scale (:func:`plot_activation_tiles`, numbers above the tiles).
+
+    Each panel's scale runs from 0 (black) to that layer's 99th percentile (computed in
+    float64; larger values get the top colour), printed in its title. With ``seed_view`` the
+    first panel draws that layer as seed 003 does (:func:`plot_activation_grid`, every tile
+    standardised on its own). Panel heights follow each grid's shape, so tiles keep their
+    aspect ratio.
+
+    Args:
+        activations: panel title -> one image's activation ``(C, h, w)``, values >= 0.
+        seed_view: a key of ``activations`` to draw first in seed 003's view, or ``None``.
+        width: figure width in inches.
+
+    Returns:
+        The figure (not shown).
+    """
+    if not activations:
+        raise ValueError("activations is empty: give at least one layer")
+    if seed_view is not None and seed_view not in activations:
+        raise ValueError(f"seed_view {seed_view!r} is not one of {list(activations)}")
+    arrays = {name: _activation_array(a) for name, a in activations.items()}
+    names = ([seed_view] if seed_view is not None else []) + list(arrays)
+    fig, axes = plt.subplots(len(names), 1, figsize=(width, 4), layout="constrained",
+                             squeeze=False)
+    axes = axes[:, 0]
+    if seed_view is not None:
+        plot_activation_grid(arrays[seed_view], ax=axes[0],
+                             title=f"{seed_view} as seed 003 draws it: every tile standardised "
+                                   "on its own")
+    for ax, (name, a) in zip(axes[seed_view is not None:], arrays.items()):
+        top = float(np.quantile(a.astype(np.float64), 0.99)) or 1.0
+        plot_activation_tiles(a, ax=ax, vmax=top, numbers="outside",
+                              title=f"{name}, {a.shape[0]} channels of {a.shape[1]} x {a.shape[2]}; "
+                                    f"black = 0, brightest = the layer's 99th percentile ({top:.2f})")
+    ratios = [np.divide(*ax.images[0].get_array().shape) for ax in axes]   # rows / columns
+    axes[0].get_gridspec().set_height_ratios(ratios)
+    fig.set_figheight(sum(width * r + 0.8 for r in ratios))
+    return fig
 
 
 def grid_figure(n: int, ncols: int,

@@ -207,3 +207,56 @@ def test_chance_abs_spearman_matches_the_normal_approximation():
     assert abs((1 - 6 * d2 / (16 * 255)) - spearmanr(a, b).statistic) < 1e-12
     with pytest.raises(ValueError, match="n_cells"):
         metrics.chance_abs_spearman(2)
+
+
+def test_mask_parts_split_a_square_into_four_disjoint_parts():
+    from course_utils.metrics import mask_parts
+    masks = torch.zeros(1, 16, 16, dtype=torch.bool)
+    masks[0, 4:12, 4:12] = True                       # a 4 x 4 block of cells on an 8 x 8 grid
+    parts = mask_parts(masks, 8)
+    assert list(parts) == ["interior", "object edge", "just outside", "rest"]
+    stacked = torch.stack([p.int() for p in parts.values()])
+    assert stacked.shape == (4, 1, 8, 8) and bool((stacked.sum(0) == 1).all())   # disjoint, cover
+    assert int(parts["interior"].sum()) == 4          # the 2 x 2 centre of the 4 x 4 object
+    assert int(parts["object edge"].sum()) == 16 - 4
+    assert int(parts["just outside"].sum()) == 36 - 16   # the ring of cells around the object
+    assert int(parts["rest"].sum()) == 64 - 36
+    assert bool(parts["interior"][0, 3, 3]) and bool(parts["just outside"][0, 1, 1])
+    # a cell is object when at least half of its 2 x 2 block is: one pixel is not, two are
+    speck = torch.zeros(1, 16, 16, dtype=torch.bool)
+    speck[0, 0, 0] = True
+    assert not bool(mask_parts(speck, (8, 8))["object edge"].any())
+    speck[0, 1, 0] = True
+    assert bool(mask_parts(speck, (8, 8))["object edge"][0, 0, 0])
+    with pytest.raises(ValueError, match="bool"):
+        mask_parts(masks.float(), 8)
+
+
+def test_activation_share_inside_matches_a_hand_computation_and_marks_silent_filters():
+    import torch.nn.functional as F
+    from torch import nn
+    from course_utils import hooks
+    from course_utils.metrics import activation_share_inside
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).train()
+    with torch.no_grad():
+        net[0].bias[3] = -100.0                        # filter 3 is zero everywhere: silent
+    x = torch.rand(5, 3, 8, 8)
+    masks = torch.zeros(5, 8, 8, dtype=torch.bool)
+    masks[:, 2:6, 1:5] = True
+    shares, sizes = activation_share_inside(net, ["1", "2"], x, masks, batch=2)
+    assert sizes == {"1": (8, 8), "2": (4, 4)} and net.training   # mode given back
+    assert hooks.count_hooks(net) == 0
+    with torch.no_grad():
+        a = net[1](net[0](x))                          # (5, 4, 8, 8), the ReLU's output
+    by_hand = (a * masks[:, None]).sum(dim=(2, 3)) / a.sum(dim=(2, 3))
+    torch.testing.assert_close(shares["1"][:, :3], by_hand[:, :3])
+    assert bool(torch.isnan(shares["1"][:, 3]).all()) and bool(torch.isnan(shares["2"][:, 3]).all())
+    # at 4 x 4, each cell is credited with the share of its 2 x 2 block on the object
+    pooled = F.max_pool2d(a, 2)
+    w = F.avg_pool2d(masks[:, None].float(), 2)
+    torch.testing.assert_close(shares["2"][:, :3], ((pooled * w).sum(dim=(2, 3)) / pooled.sum(dim=(2, 3)))[:, :3])
+    with pytest.raises(ValueError, match="negative"):
+        activation_share_inside(net, ["0"], x, masks)   # a convolution's signed output
+    with pytest.raises(ValueError, match="5 images but 4 masks"):
+        activation_share_inside(net, ["1"], x, masks[:4])

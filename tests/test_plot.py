@@ -375,3 +375,28 @@ def test_show_lime_draws_one_contour_per_object():
     assert len(ax.images) == 1 and ax.get_title() == "t"
     assert np.allclose(ax.images[0].get_array(), plot.lime_overlay(image, mask, segments))
     assert len(ax.collections) >= 2 or len(ax.lines) >= 2   # two contour sets
+
+
+def test_plot_activation_stages_one_zero_anchored_panel_per_layer():
+    act1 = torch.zeros(4, 8, 8)
+    act1[0] = torch.arange(64, dtype=torch.float32).reshape(8, 8)
+    act2 = torch.rand(8, 2, 2)
+    fig = plot.plot_activation_stages({"stage 1: a": act1, "stage 2: b": act2}, seed_view="stage 1: a")
+    axes = fig.axes
+    assert len(axes) == 3
+    assert "as seed 003 draws it" in axes[0].get_title()
+    assert axes[1].get_title().startswith("stage 1: a, 4 channels of 8 x 8")
+    # each panel's scale: 0 to that layer's 99th percentile
+    assert axes[1].images[0].get_clim() == pytest.approx((0, float(np.quantile(act1.numpy().astype(np.float64), 0.99))))
+    assert axes[2].images[0].get_clim() == pytest.approx((0, float(np.quantile(act2.numpy().astype(np.float64), 0.99))))
+    # panel heights follow the grids' shapes
+    ratios = axes[0].get_gridspec().get_height_ratios()
+    assert ratios == pytest.approx([np.divide(*ax.images[0].get_array().shape) for ax in axes])
+    plt.close(fig)
+    fig = plot.plot_activation_stages({"silent": torch.zeros(2, 3, 3)})
+    assert len(fig.axes) == 1 and fig.axes[0].images[0].get_clim() == (0, 1.0)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="seed_view"):
+        plot.plot_activation_stages({"a": act1}, seed_view="b")
+    with pytest.raises(ValueError, match="empty"):
+        plot.plot_activation_stages({})
