@@ -428,3 +428,75 @@ def chance_abs_spearman(n_cells: int, n_maps: int = 1, pairs: int = 10_000,
     d2 = ((a - b) ** 2).sum(-1)
     rho = np.abs(1.0 - 6.0 * d2 / (n_cells * (n_cells ** 2 - 1)))
     return float(rho.mean()), float(np.quantile(rho.mean(-1), 0.95))
+
+
+# ----------------------------------------------------------------------------------------------
+# Where a map puts its mass (lesson 03): regions around a mask, a share table, a stride grid.
+__all__ += ["dilate_masks", "region_shares", "share_table", "stride_phase_ratio"]
+
+
+def dilate_masks(masks: torch.Tensor, radius: int) -> torch.Tensor:
+    """Grow each bool mask (N, H, W) by ``radius`` pixels: a (2r + 1) x (2r + 1) square maximum
+    filter (scipy's ``binary_dilation`` with a square structuring element, zeros outside the
+    image). ``radius = 0`` returns a copy."""
+    _check_masks(masks)
+    if not isinstance(radius, int) or isinstance(radius, bool) or radius < 0:
+        raise ValueError(f"radius must be an int >= 0, got {radius!r}")
+    size = 2 * radius + 1
+    grown = F.max_pool2d(masks[:, None].float(), size, stride=1, padding=radius)
+    return grown[:, 0].bool()
+
+
+def region_shares(maps: torch.Tensor, regions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`mask_energy` of the same maps in each named region: ``{name: shares (N,)}``.
+
+    For regions that split the image (e.g. the object, a band around it, the rest) the shares
+    of each map add up to 1."""
+    if not regions:
+        raise ValueError("regions is empty: give at least one named bool mask (N, H, W)")
+    return {name: mask_energy(maps, mask) for name, mask in regions.items()}
+
+
+def share_table(maps: dict[str, torch.Tensor], regions: dict[str, torch.Tensor],
+                name_width: int = 22) -> str:
+    """A text table of where each map puts its mass: one row per map, one column per region,
+    each entry the mean over the images of :func:`region_shares`. The first row, "share of
+    the pixels", is what a map that ignores the image scores (:func:`mask_share_baseline`)."""
+    if not maps:
+        raise ValueError("maps is empty: give at least one named map (N, H, W)")
+    widths = [max(len(r), 6) for r in regions]
+    head = f"{'map':{name_width}s} | " + " | ".join(f"{r:>{w}s}" for r, w in zip(regions, widths))
+    rows = {"share of the pixels": {r: mask_share_baseline(m) for r, m in regions.items()}}
+    rows.update({name: region_shares(m, regions) for name, m in maps.items()})
+    lines = [head]
+    for name, shares in rows.items():
+        lines.append(f"{name:{name_width}s} | " + " | ".join(
+            f"{float(shares[r].double().mean()):{w}.3f}" for r, w in zip(regions, widths)))
+    return "\n".join(lines)
+
+
+def stride_phase_ratio(maps: torch.Tensor, stride: int = 4) -> torch.Tensor:
+    """How uneven a map is over the positions modulo ``stride``: per map, the mean value at the
+    most favoured phase (i mod stride, j mod stride) over that at the least favoured one.
+
+    1.0 means no grid; a strided network's gradient often shows a pattern that repeats with its
+    total stride (Odena, Dumoulin & Olah 2016, "Deconvolution and Checkerboard Artifacts").
+
+    Args:
+        maps: (N, H, W) float, non-negative, with H and W multiples of ``stride``.
+
+    Returns:
+        Float64 tensor (N,), >= 1 (inf where a phase has mean 0).
+    """
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 3 or not maps.is_floating_point():
+        raise ValueError("maps must be a float tensor (N, H, W)")
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be an int >= 1, got {stride!r}")
+    n, h, w = maps.shape
+    if h % stride or w % stride:
+        raise ValueError(f"maps of {h} x {w} do not tile into {stride} x {stride} blocks")
+    if bool((maps < 0).any()):
+        raise ValueError("stride_phase_ratio needs non-negative maps; apply abs() first")
+    tiles = maps.detach().double().reshape(n, h // stride, stride, w // stride, stride)
+    by_phase = tiles.mean(dim=(1, 3)).flatten(1)                  # (N, stride * stride)
+    return by_phase.amax(1) / by_phase.amin(1)
