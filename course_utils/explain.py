@@ -1110,8 +1110,10 @@ def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = N
     channels-last, instead of one sample at a time in NumPy; and no progress bar.
 
     ``random_state`` seeds the perturbations, so two calls give the same explanation. The
-    source's ``np.random.seed(16)`` and ``explain_instance(random_seed=...)`` do not do this
-    (``random_seed`` seeds only LIME's default segmentation; lime issue #477).
+    source's global ``np.random.seed(16)`` does this only while nothing else draws from NumPy's
+    global generator in between (its notebook run top to bottom, in order); and
+    ``explain_instance(random_seed=...)``, which the source does not use, seeds only LIME's
+    default segmentation, not the perturbations (lime issue #477).
 
     Args:
         model: classifier returning logits.

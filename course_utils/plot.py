@@ -290,7 +290,9 @@ def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
     maximum, and a tint in any one colour vanishes on an object of that colour (the course's
     objects take any hue). This drawing uses no hue at all:
 
-    * pixels not drawn (``mask == 0``) turn grey (their luminance) and are dimmed by ``dim``;
+    * pixels not drawn (``mask == 0``) turn grey (their luminance) with their contrast to
+      mid-grey cut to ``dim``: ``0.5 + dim * (luminance - 0.5)``, so a dark region that is not
+      drawn turns mid-grey instead of black, and a drawn dark region stays visible beside it;
     * superpixels drawn **for** the class (``mask == 1``) keep their own colours;
     * superpixels drawn **against** it (``mask == -1``) keep their colours under diagonal
       black-and-white stripes (period ``stripe`` pixels);
@@ -300,7 +302,7 @@ def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
         image_hwc: the image H x W x 3, float in [0, 1].
         mask: H x W, 1 / 0 / -1, as ``get_image_and_mask(positive_only=False)`` returns it.
         segments: H x W integer superpixel labels (each drawn superpixel is outlined on its own).
-        dim: brightness of the pixels not drawn, in (0, 1].
+        dim: contrast of the pixels not drawn around mid-grey, in (0, 1] (1: their own grey).
         stripe: period of the stripes on the superpixels drawn against the class, >= 4.
 
     Returns:
@@ -322,7 +324,7 @@ def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
                          f"dim={dim!r}, stripe={stripe!r}")
     image = _unit_range(image, "the image", "LIME's images are floats in [0, 1].")
     grey = image @ np.array([0.299, 0.587, 0.114])                      # ITU-R 601 luminance
-    out = np.where((mask == 0)[..., None], dim * grey[..., None], image)
+    out = np.where((mask == 0)[..., None], 0.5 + dim * (grey[..., None] - 0.5), image)
     rows, cols = np.indices(mask.shape)
     phase = (rows + cols) % stripe
     against = mask == -1
@@ -334,11 +336,29 @@ def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
     return out
 
 
+def object_contour(ax: Axes, object_mask: np.ndarray, linestyle: str = "solid",
+                   colour: str = "yellow", linewidth: float = 1.0):
+    """Outline ``object_mask`` (H x W) on ``ax``: a ``colour`` line on a black edge twice as
+    wide (the dashes of both in step), visible on an object of any colour, ``colour`` included.
+
+    Returns:
+        The ``ContourSet``.
+    """
+    from matplotlib import patheffects
+
+    contour = ax.contour(np.asarray(object_mask).astype(float), levels=[0.5], colors=colour,
+                         linewidths=linewidth, linestyles=linestyle)
+    contour.set(path_effects=[patheffects.Stroke(linewidth=2.5 * linewidth, foreground="black"),
+                              patheffects.Normal()])
+    return contour
+
+
 def show_lime(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
               ax: Axes | None = None, title: str | None = None,
               object_masks: Sequence[np.ndarray] | np.ndarray | None = None) -> Axes:
-    """Draw :func:`lime_overlay` on ``ax``, with each object's mask as a yellow contour (the
-    first solid, a second one dashed).
+    """Draw :func:`lime_overlay` on ``ax``, with each object's mask as a yellow contour on a
+    black edge, so that it shows on an object of any colour (the first solid, a second one
+    dashed).
 
     Returns:
         The axes drawn on.
@@ -348,8 +368,7 @@ def show_lime(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
     if object_masks is not None:
         objects = np.asarray(object_masks)
         for k, obj in enumerate(objects[None] if objects.ndim == 2 else objects):
-            ax.contour(obj.astype(float), levels=[0.5], colors="yellow", linewidths=1.0,
-                       linestyles="solid" if k == 0 else "dashed")
+            object_contour(ax, obj, linestyle="solid" if k == 0 else "dashed")
     ax.set_axis_off()
     if title is not None:
         ax.set_title(title)

@@ -335,8 +335,8 @@ def test_lime_overlay_greys_undrawn_keeps_for_and_stripes_against():
     image, segments, mask = _lime_case()
     out = plot.lime_overlay(image, mask, segments, dim=0.5, stripe=4)
     grey = 0.299 * 0.9 + 0.587 * 0.5 + 0.114 * 0.5
-    # bands 0 and 3 are not drawn: dimmed grey, no hue (away from the outlines)
-    assert np.allclose(out[0], 0.5 * grey) and np.allclose(out[11], 0.5 * grey)
+    # bands 0 and 3 are not drawn: grey pulled towards mid-grey, no hue (away from the outlines)
+    assert np.allclose(out[0], 0.5 + 0.5 * (grey - 0.5)) and np.allclose(out[11], out[0])
     # drawn bands are outlined: white inside their borders, black just outside
     assert all(np.allclose(out[r], 1.0) for r in (3, 5, 6, 8))
     assert np.allclose(out[2], 0.0) and np.allclose(out[9], 0.0)
@@ -347,6 +347,14 @@ def test_lime_overlay_greys_undrawn_keeps_for_and_stripes_against():
     assert (row == 1.0).all(axis=1).any() and (row == 0.0).all(axis=1).any()
     assert any(np.allclose(p, image[7, 0]) for p in row)
     assert out.dtype == np.float64 and out.min() >= 0 and out.max() <= 1
+
+
+def test_lime_overlay_keeps_dark_support_visible_on_a_dark_image():
+    # a black image: the drawn superpixel stays black, the rest turns mid-grey, not black
+    image, segments, mask = _lime_case()
+    out = plot.lime_overlay(np.zeros_like(image), mask, segments, dim=0.45)
+    assert np.allclose(out[0], 0.5 - 0.45 * 0.5) and np.allclose(out[4], 0.0)
+    assert np.allclose(plot.lime_overlay(np.ones_like(image), mask, segments, dim=1.0)[0], 1.0)
 
 
 def test_lime_overlay_does_not_modify_inputs_and_validates():
@@ -375,6 +383,9 @@ def test_show_lime_draws_one_contour_per_object():
     assert len(ax.images) == 1 and ax.get_title() == "t"
     assert np.allclose(ax.images[0].get_array(), plot.lime_overlay(image, mask, segments))
     assert len(ax.collections) >= 2 or len(ax.lines) >= 2   # two contour sets
+    contours = [c for c in ax.collections if c.get_path_effects()]
+    assert len(contours) == 2, "each object outline carries a black edge (path effect)"
+    assert contours[0].get_linestyle() != contours[1].get_linestyle()  # solid, then dashed
 
 
 def test_plot_activation_stages_one_zero_anchored_panel_per_layer():
