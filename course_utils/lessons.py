@@ -298,7 +298,17 @@ def _lesson07(tier, device):
 
 def _lesson05(tier, device):
     part = _imagenet_part("resnet18", tier, device)
-    return vars(part), part.lines
+    fields, lines = vars(part), part.lines
+    # The measurements need object masks: the scenes and the scene-trained ResNet-18, in every
+    # tier (offline they are the lesson's own model and data already).
+    fields["scene_model"] = part.model
+    if tier == "full":
+        scene_model, scene_info = pretrained.load_model("resnet18", tier="offline")
+        fields["scenes"] = data.load_dataset("food11", "test", tier="offline")
+        fields["scene_model"] = scene_model.to(device).eval()
+        lines = lines + ["measurements with object masks (every tier): "
+                         f"data: {fields['scenes'].description}"] + _weights_lines(scene_info)
+    return fields, lines
 
 
 def _last_relu_of_block(net, block: int) -> str:

@@ -102,3 +102,25 @@ def test_lesson_08_loads_its_test_models_in_every_tier(monkeypatch):
         assert not model.training and info.name == name and info.tier == "offline"
         assert {"epochs", "train_accuracy", "test_accuracy"} <= set(info.entry)
     assert "test_accuracy_no_cue" in setup.cue_model_info.entry
+
+
+def test_lesson_05_measures_on_the_scenes_in_every_tier(monkeypatch):
+    """Lesson 05's mask-based measurements use the scenes and the scene-trained ResNet-18 in
+    every tier: offline they are the lesson's own, in the full tier ``start`` loads them beside
+    the ImageNet part (faked here: only the scene part is under test)."""
+    import types
+
+    import torch
+
+    monkeypatch.setenv("COURSE_DATA", "offline")
+    setup = lessons.start("05", verbose=False)
+    assert setup.scene_model is setup.model and setup.scenes.classes == setup.classes
+    assert len(setup.scenes.masks) == len(setup.scenes)
+    fake = types.SimpleNamespace(model=torch.nn.Linear(1, 1), lines=["imagenet part"],
+                                 scenes=None, classes=["tench"])
+    monkeypatch.setattr(lessons, "_imagenet_part", lambda *args, **kwargs: fake)
+    fields, lines = lessons._lesson05("full", torch.device("cpu"))
+    assert fields["model"] is fake.model and fields["scene_model"] is not fake.model
+    assert not fields["scene_model"].training
+    assert fields["scenes"].classes == setup.classes and "imagenet part" in lines
+    assert any("object masks" in line for line in lines)

@@ -1,11 +1,11 @@
 # Tries to cheat: looks for the hidden tests and the gradebook (walking up from its folder,
 # through /proc and the environment), rewrites every gradebook it finds to full marks, overwrites
 # its own notebook file, and replaces exercise 2's locked test cell with `pass` (its exercise 2
-# is wrong). Exercises 1, 3 and 4 are right: it must get exactly 5 of 9. The search runs from inside
+# is wrong). Exercises 1, 3 and 4 are right: it must get exactly 4 of 8. The search runs from inside
 # exercise 1's function (top-level statements are not run by the grader), the first time the
 # tests call it.
 # lesson: 05_cam_resnet18
-# expected: l05_all_class_cams_tests=2 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=1 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
+# expected: l05_all_class_cams_tests=1 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=1 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 # expected-note: locked cell l05_top_k_cam_tests was edited
 # sandboxed-output: hidden-test files found: 0; gradebooks found: 0; grade rows rewritten: 0
 

@@ -1,7 +1,7 @@
 # Results that lie: exercise 1 returns a tensor subclass whose __torch_function__ answers True to
 # every comparison; exercise 2 is right; exercise 3 returns the right shape through an object
 # whose __eq__ and __bool__ always agree and pushes a torch function mode. Exercise 4's answer is a str whose __eq__ always agrees (not a
-# literal constant: the grader leaves it out). Honest: 1 of 9.
+# literal constant: the grader leaves it out). Honest: 1 of 8.
 # lesson: 05_cam_resnet18
 # expected: l05_all_class_cams_tests=0 l05_top_k_cam_tests=1 l05_cam_for_display_tests=0 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 

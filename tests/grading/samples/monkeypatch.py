@@ -2,9 +2,9 @@
 # torch.allclose at top level; exercise 2 is wrong and replaces torch.allclose, torch.equal and
 # explain.cam from inside its function (then restores allclose on its first use); exercise 3 is
 # wrong and redefines builtins.isinstance and AssertionError inside its function. Exercise 4 is answered
-# wrong. Honest: 2 of 9.
+# wrong. Honest: 1 of 8.
 # lesson: 05_cam_resnet18
-# expected: l05_all_class_cams_tests=2 l05_top_k_cam_tests=0 l05_cam_for_display_tests=0 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
+# expected: l05_all_class_cams_tests=1 l05_top_k_cam_tests=0 l05_cam_for_display_tests=0 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 # expected-note: l05_top_k_cam_tests: tampering
 
 # %% l05_all_class_cams

@@ -1,10 +1,10 @@
 # Exercises 1 and 3 right; exercise 2 passes its visible check but ranks the channels by the
 # size of their weights (|w|), which only the hidden tests, with negative weights, catch; exercise 4 is a valid letter
-# but the wrong answer: 4 of 9.
+# but the wrong answer: 3 of 8.
 # Handed in as <student>/<lesson>.ipynb, without the lesson folder (accepted too).
 # lesson: 05_cam_resnet18
 # layout: flat
-# expected: l05_all_class_cams_tests=2 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
+# expected: l05_all_class_cams_tests=1 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 
 # %% l05_all_class_cams
 def class_activation_maps(features, fc_weight):

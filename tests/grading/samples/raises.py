@@ -1,6 +1,6 @@
 # Exercise 1's cell fails as it runs (a module that does not exist), exercise 2's function
 # raises when called; exercise 3 is right; exercise 4 answers "C", not one of the
-# letters: 2 of 9, and the rest of the notebook still runs.
+# letters: 2 of 8, and the rest of the notebook still runs.
 # lesson: 05_cam_resnet18
 # expected: l05_all_class_cams_tests=0 l05_top_k_cam_tests=0 l05_cam_for_display_tests=2 l05_max_pool_tests=0 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 

@@ -1,6 +1,6 @@
 # Exercise 1 grabs memory until it runs out (stopped by the grader's memory limit: MemoryError);
 # exercise 3 writes a 2 GiB file into its working folder (stopped by the file-size limit:
-# "File too large"); exercises 2 and 4 are right: 2 of 9, and the machine stays usable.
+# "File too large"); exercises 2 and 4 are right: 2 of 8, and the machine stays usable.
 # lesson: 05_cam_resnet18
 # expected: l05_all_class_cams_tests=0 l05_top_k_cam_tests=1 l05_cam_for_display_tests=0 l05_max_pool_tests=1 l05_shared_channel_tests=0 l05_dropped_channels_tests=0
 
