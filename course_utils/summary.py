@@ -70,8 +70,9 @@ def torchsummaryx_compat() -> Iterator[list[pd.Series]]:
     """Let torchsummaryX 1.3.0 run under pandas >= 2, for the duration of a ``with`` block.
 
     What breaks: ``torchsummaryX.summary`` calls ``df_sum = df.sum()``, before it prints
-    anything, over a frame that still holds ``object`` columns (it is built from a dict of dicts and transposed; only the
-    three columns it has just converted with ``pd.to_numeric`` are numeric). pandas 1
+    anything, over a frame that still holds ``object`` columns (it is built from a dict of
+    dicts and transposed; only the three columns it has just converted with ``pd.to_numeric``
+    are numeric). pandas 1
     dropped the columns it could not add ("nuisance columns"); pandas 2 raises ``TypeError``.
     The seam replaces ``pandas.DataFrame.sum`` inside the block with a wrapper that, **only
     for a call made from torchsummaryX's ``summary`` with no arguments**, does what pandas 1
