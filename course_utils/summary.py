@@ -72,8 +72,8 @@ def torchsummaryx_compat() -> Iterator[list[pd.Series]]:
     What breaks: ``torchsummaryX.summary`` calls ``df_sum = df.sum()``, before it prints
     anything, over a frame that still holds ``object`` columns (it is built from a dict of
     dicts and transposed; only the three columns it has just converted with ``pd.to_numeric``
-    are numeric). pandas 1
-    dropped the columns it could not add ("nuisance columns"); pandas 2 raises ``TypeError``.
+    are numeric). pandas 1 dropped the columns it could not add ("nuisance columns"); pandas 2
+    raises ``TypeError``.
     The seam replaces ``pandas.DataFrame.sum`` inside the block with a wrapper that, **only
     for a call made from torchsummaryX's ``summary`` with no arguments**, does what pandas 1
     did for the columns torchsummaryX reads: ``df.infer_objects().sum(numeric_only=True)``
