@@ -1109,9 +1109,13 @@ def explain_lime(model: nn.Module, image_hwc: np.ndarray, target: int | None = N
     mean-coloured image where a superpixel is off, the image elsewhere) on the model's device,
     channels-last, instead of one sample at a time in NumPy; and no progress bar.
 
-    ``random_state`` seeds the perturbations, so two calls give the same explanation. The
-    source's global ``np.random.seed(16)`` does this only while nothing else draws from NumPy's
-    global generator in between (its notebook run top to bottom, in order); and
+    ``random_state`` seeds the perturbations, so two calls give the same explanation, and each
+    image's explanation is independent of any other. The source's global ``np.random.seed(16)``,
+    set in its LIME cell just above the loop, makes that cell repeatable when it is rerun, but
+    its four explainers share NumPy's global stream: the perturbations of image k depend on
+    the draws of the images explained before it (how many superpixels they have, their
+    ``num_samples``) and on any other global draw in between, so explaining one image alone,
+    or changing the list or its order, changes the others' explanations.
     ``explain_instance(random_seed=...)``, which the source does not use, seeds only LIME's
     default segmentation, not the perturbations (lime issue #477).
 

@@ -283,27 +283,32 @@ def plot_overlay(image: torch.Tensor | np.ndarray, heatmap: torch.Tensor | np.nd
 
 
 def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
-                 dim: float = 0.45, stripe: int = 8) -> np.ndarray:
+                 dim: float = 0.35, stripe: int = 8, level: float = 0.35) -> np.ndarray:
     """What LIME's ``get_image_and_mask`` marks, drawn so that it shows on any object colour.
 
     The ``lime`` package paints supporting superpixels by setting the green channel to the
     maximum, and a tint in any one colour vanishes on an object of that colour (the course's
     objects take any hue). This drawing uses no hue at all:
 
-    * pixels not drawn (``mask == 0``) turn grey (their luminance) with their contrast to
-      mid-grey cut to ``dim``: ``0.5 + dim * (luminance - 0.5)``, so a dark region that is not
-      drawn turns mid-grey instead of black, and a drawn dark region stays visible beside it;
+    * pixels not drawn (``mask == 0``) turn grey (their luminance), darkened and with their
+      contrast cut: ``level + dim * (luminance - 0.5)``, so on a grey scene the superpixels kept
+      in colour stand out brighter than the rest, and a dark region that is not drawn turns
+      dark grey instead of black, so a drawn dark region stays visible beside it;
     * superpixels drawn **for** the class (``mask == 1``) keep their own colours;
-    * superpixels drawn **against** it (``mask == -1``) keep their colours under diagonal
-      black-and-white stripes (period ``stripe`` pixels);
+    * superpixels drawn **against** it (``mask == -1``) keep their colours under black-and-white
+      **cross-hatching** (white stripes along one diagonal, black along the other, period
+      ``stripe`` pixels), which shows on a thin stroke in any orientation: a stroke parallel to
+      one set of stripes crosses the other;
     * every drawn superpixel gets its own outline: white inside its border, black outside.
 
     Args:
         image_hwc: the image H x W x 3, float in [0, 1].
         mask: H x W, 1 / 0 / -1, as ``get_image_and_mask(positive_only=False)`` returns it.
         segments: H x W integer superpixel labels (each drawn superpixel is outlined on its own).
-        dim: contrast of the pixels not drawn around mid-grey, in (0, 1] (1: their own grey).
-        stripe: period of the stripes on the superpixels drawn against the class, >= 4.
+        dim: contrast of the pixels not drawn, in (0, 1] (1: their own grey).
+        stripe: period of the hatching on the superpixels drawn against the class, >= 4.
+        level: the grey that a mid-grey (0.5) pixel not drawn turns into, in [0, 1] (0.5: no
+            darkening; the default 0.35 darkens the rest so that drawn superpixels stand out).
 
     Returns:
         A float64 array H x W x 3 in [0, 1].
@@ -322,14 +327,18 @@ def lime_overlay(image_hwc: np.ndarray, mask: np.ndarray, segments: np.ndarray,
     if not 0 < dim <= 1 or isinstance(stripe, bool) or int(stripe) != stripe or stripe < 4:
         raise ValueError(f"lime_overlay: dim must be in (0, 1] and stripe an int >= 4, got "
                          f"dim={dim!r}, stripe={stripe!r}")
+    if not 0 <= level <= 1:
+        raise ValueError(f"lime_overlay: level must be in [0, 1], got {level!r}")
     image = _unit_range(image, "the image", "LIME's images are floats in [0, 1].")
     grey = image @ np.array([0.299, 0.587, 0.114])                      # ITU-R 601 luminance
-    out = np.where((mask == 0)[..., None], 0.5 + dim * (grey[..., None] - 0.5), image)
+    undrawn = np.clip(level + dim * (grey[..., None] - 0.5), 0.0, 1.0)
+    out = np.where((mask == 0)[..., None], undrawn, image)
     rows, cols = np.indices(mask.shape)
-    phase = (rows + cols) % stripe
-    against = mask == -1
-    out[against & (phase < stripe // 4)] = 1.0                          # white stripes
-    out[against & (phase >= stripe // 2) & (phase < 3 * stripe // 4)] = 0.0   # black stripes
+    white = (rows + cols) % stripe < stripe // 4                        # white along one diagonal,
+    black = ((rows - cols) % stripe >= stripe // 2) & ((rows - cols) % stripe < 3 * stripe // 4)
+    against = mask == -1                                                # black along the other
+    out[against & white] = 1.0
+    out[against & black] = 0.0
     labels = np.where(mask != 0, np.asarray(segments, dtype=np.int64) + 1, 0)
     out[find_boundaries(labels, mode="outer", background=0)] = 0.0      # black outside ...
     out[find_boundaries(labels, mode="inner", background=0)] = 1.0      # ... white inside

@@ -333,10 +333,12 @@ def _lime_case():
 
 def test_lime_overlay_greys_undrawn_keeps_for_and_stripes_against():
     image, segments, mask = _lime_case()
-    out = plot.lime_overlay(image, mask, segments, dim=0.5, stripe=4)
+    out = plot.lime_overlay(image, mask, segments, dim=0.5, stripe=8, level=0.5)
     grey = 0.299 * 0.9 + 0.587 * 0.5 + 0.114 * 0.5
     # bands 0 and 3 are not drawn: grey pulled towards mid-grey, no hue (away from the outlines)
     assert np.allclose(out[0], 0.5 + 0.5 * (grey - 0.5)) and np.allclose(out[11], out[0])
+    # the default darkens the rest: a mid-grey pixel not drawn turns 0.35
+    assert np.allclose(plot.lime_overlay(np.full_like(image, 0.5), mask, segments)[0], 0.35)
     # drawn bands are outlined: white inside their borders, black just outside
     assert all(np.allclose(out[r], 1.0) for r in (3, 5, 6, 8))
     assert np.allclose(out[2], 0.0) and np.allclose(out[9], 0.0)
@@ -352,9 +354,29 @@ def test_lime_overlay_greys_undrawn_keeps_for_and_stripes_against():
 def test_lime_overlay_keeps_dark_support_visible_on_a_dark_image():
     # a black image: the drawn superpixel stays black, the rest turns mid-grey, not black
     image, segments, mask = _lime_case()
-    out = plot.lime_overlay(np.zeros_like(image), mask, segments, dim=0.45)
-    assert np.allclose(out[0], 0.5 - 0.45 * 0.5) and np.allclose(out[4], 0.0)
-    assert np.allclose(plot.lime_overlay(np.ones_like(image), mask, segments, dim=1.0)[0], 1.0)
+    out = plot.lime_overlay(np.zeros_like(image), mask, segments)
+    assert np.allclose(out[0], 0.35 - 0.35 * 0.5) and np.allclose(out[4], 0.0)
+    assert np.allclose(plot.lime_overlay(np.ones_like(image), mask, segments, dim=1.0,
+                                         level=0.5)[0], 1.0)
+
+
+def test_lime_overlay_hatches_thin_strokes_in_any_orientation():
+    # a five-pixel-wide stroke drawn against the class, along either diagonal, a row or a
+    # column: its centre line (inside the outline) must carry white and black hatching.
+    # Stripes along one diagonal only would leave a stroke parallel to them unmarked.
+    n = 40
+    image = np.full((n, n, 3), 0.6)
+    rows, cols = np.indices((n, n))
+    for band, centre in ((np.abs(rows - cols) <= 2, rows == cols),
+                         (np.abs(rows + cols - (n - 1)) <= 2, rows + cols == n - 1),
+                         (np.abs(rows - n // 2) <= 2, rows == n // 2),
+                         (np.abs(cols - n // 2) <= 2, cols == n // 2)):
+        out = plot.lime_overlay(image, np.where(band, -1, 0), band.astype(int), stripe=8)
+        inner = centre & (rows > 3) & (rows < n - 4) & (cols > 3) & (cols < n - 4)
+        line = out[inner]
+        hatched = (line == 1.0).all(axis=1) | (line == 0.0).all(axis=1)
+        assert hatched.any() and not hatched.all(), "the hatching must cross the stroke"
+        assert np.allclose(line[~hatched], 0.6), "the pixels between the hatching keep their colour"
 
 
 def test_lime_overlay_does_not_modify_inputs_and_validates():
