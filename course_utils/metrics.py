@@ -33,7 +33,8 @@ from .hooks import capture as _capture
 from .hooks import eval_mode as _eval_mode
 
 __all__ = ["pointing_game", "mask_energy", "mask_share_baseline", "deletion_insertion",
-           "DeletionInsertion", "sobel_edge_map", "mask_parts", "activation_share_inside"]
+           "DeletionInsertion", "sobel_edge_map", "mask_parts", "activation_share_inside",
+           "chance_abs_spearman"]
 
 
 def _check_masks(masks: torch.Tensor) -> None:
