@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from course_utils import config
 from course_utils.checkpoints import read_manifest, read_weights, save_checkpoint, write_manifest
-from course_utils.models import build
+from course_utils.models import build, build_initial
 from course_utils.pretrained import SCENE_ONLY_CHECKPOINTS
 
 
@@ -253,8 +253,8 @@ def train_recipe(name: str, tier: str = "offline", out_dir: Path | None = None,
         train_set = load_dataset(recipe.dataset, "train", tier=tier, **options)
         test_set = load_dataset(recipe.dataset, test_split, tier=tier, **options)
     out_dir = Path(out_dir) if out_dir else (config.checkpoint_dir() / ("full" if tier == "full" else ""))
-    torch.manual_seed(recipe.seed)  # weights initialised from the same state every time
-    model = build(recipe.architecture, **recipe.arch_kwargs)
+    # weights initialised from the same state every time (lesson 08 rebuilds it the same way)
+    model = build_initial(recipe.architecture, recipe.seed, keep_rng=False, **recipe.arch_kwargs)
     n_epochs = epochs or recipe.epochs
     start = time.time()
     history = fit(model, train_set, n_epochs, recipe.lr, recipe.batch_size, recipe.weight_decay,

@@ -283,21 +283,28 @@ def build(architecture: str, **kwargs) -> nn.Module:
     return ARCHITECTURES[architecture](**kwargs)
 
 
-def build_initial(architecture: str, seed: int, **kwargs) -> nn.Module:
-    """The untrained network a course checkpoint started from.
+def build_initial(architecture: str, seed: int, *, keep_rng: bool = True,
+                  **kwargs) -> nn.Module:
+    """The untrained network a course checkpoint started from: ``torch.manual_seed(seed)``, then
+    :func:`build`.
 
-    ``course train`` (``course_tools/train.py``) calls ``torch.manual_seed(recipe.seed)`` just
-    before :func:`build`; this repeats those two steps with the manifest entry's ``seed`` and
-    ``arch_kwargs``, inside :func:`torch.random.fork_rng` so the caller's random state is left
-    as it was. Lesson 08 uses it as the "untrained network" reference.
+    ``course train`` (``course_tools/train.py``) builds every model this way, with
+    ``keep_rng=False`` (training goes on from the seeded global state, as the committed
+    checkpoints were made). With ``keep_rng=True`` (the default) both steps run inside
+    :func:`torch.random.fork_rng`, so the caller's random state is left as it was: lesson 08's
+    "untrained network" reference.
 
     Args:
         architecture: a name known to :func:`build` (the manifest's ``architecture``).
         seed: the recipe's seed (the manifest's ``seed``).
+        keep_rng: restore the caller's global random state afterwards.
         **kwargs: passed to :func:`build` (the manifest's ``arch_kwargs``).
     """
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int (the manifest entry's 'seed'), got {seed!r}")
+    if not keep_rng:
+        torch.manual_seed(seed)
+        return build(architecture, **kwargs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build(architecture, **kwargs)

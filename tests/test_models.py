@@ -87,3 +87,18 @@ def test_build_initial_repeats_the_training_seed_and_keeps_the_rng():
     assert not torch.equal(other.conv1.weight, net.conv1.weight)
     with pytest.raises(TypeError, match="seed"):
         models.build_initial("resnet18", seed="0")
+
+
+def test_build_initial_without_keep_rng_is_the_training_scripts_seed_then_build():
+    """``course train`` builds with keep_rng=False: the same weights and the same global random
+    state afterwards as ``torch.manual_seed(seed)`` followed by ``build`` (how the committed
+    checkpoints were made)."""
+    torch.manual_seed(0)
+    reference = models.build("MNIST_CNN")
+    after_reference = torch.rand(3)
+    torch.manual_seed(123)
+    net = models.build_initial("MNIST_CNN", seed=0, keep_rng=False)
+    after_net = torch.rand(3)
+    for a, b in zip(reference.state_dict().values(), net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(after_reference, after_net)
